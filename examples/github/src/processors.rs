@@ -1,0 +1,167 @@
+//! The processors: one per GitHub event family, dispatched on `X-GitHub-Event` and `action`.
+
+use ocean::{Context, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults};
+use serde_json::Value;
+
+use crate::api::{GithubApi, api_path};
+
+fn event_is(event: &WebhookEvent, name: &str) -> bool {
+    event.header("x-github-event") == Some(name)
+}
+
+fn action(event: &WebhookEvent) -> &str {
+    event.payload["action"].as_str().unwrap_or_default()
+}
+
+/// Adds `__repository` (the repository name), which the mapping relates entities to.
+fn with_repository(mut item: Value, payload: &Value) -> Value {
+    if let (Value::Object(m), Some(name)) = (&mut item, payload["repository"]["name"].as_str()) {
+        m.insert("__repository".into(), Value::String(name.to_owned()));
+    }
+    item
+}
+
+/// Refetches `item` from the API when a token is configured; the payload is the source otherwise.
+async fn refetch(api: &Option<GithubApi>, item: &Value) -> Result<Option<Value>, ProcessorError> {
+    match (api, api_path(item)) {
+        (Some(api), Some(path)) => api.get(&path).await,
+        _ => Ok(Some(item.clone())),
+    }
+}
+
+/// Issues: opened, edited, closed, deleted, ...
+pub(crate) struct Issues {
+    api: Option<GithubApi>,
+}
+
+impl Issues {
+    fn new(ctx: &Context) -> ocean::Result<Self> {
+        Ok(Self { api: GithubApi::from_context(ctx) })
+    }
+}
+
+#[ocean::webhook_processor(
+    path = "/webhook",
+    kinds = ["issue"],
+    auth = github(secret = "webhook_secret"),
+    group_by = ".issue.id",
+    init = Issues::new
+)]
+impl Issues {
+    async fn should_process_event(&self, event: &WebhookEvent) -> bool {
+        event_is(event, "issues") && event.payload["issue"].is_object()
+    }
+
+    async fn handle_event(
+        &self,
+        event: &WebhookEvent,
+        _resource: &ResourceConfig,
+    ) -> Result<WebhookEventRawResults, ProcessorError> {
+        let issue = with_repository(event.payload["issue"].clone(), &event.payload);
+        if action(event) == "deleted" {
+            return Ok(WebhookEventRawResults::delete([issue]));
+        }
+        match refetch(&self.api, &issue).await? {
+            Some(fresh) => Ok(WebhookEventRawResults::upsert([with_repository(fresh, &event.payload)])),
+            None => Ok(WebhookEventRawResults::delete([issue])),
+        }
+    }
+}
+
+/// Pull requests: closed ones that the selector's `states` no longer include are deleted.
+pub(crate) struct PullRequests {
+    api: Option<GithubApi>,
+}
+
+impl PullRequests {
+    fn new(ctx: &Context) -> ocean::Result<Self> {
+        Ok(Self { api: GithubApi::from_context(ctx) })
+    }
+}
+
+#[ocean::webhook_processor(
+    path = "/webhook",
+    kinds = ["pull-request"],
+    auth = github(secret = "webhook_secret"),
+    group_by = ".pull_request.id",
+    init = PullRequests::new
+)]
+impl PullRequests {
+    async fn should_process_event(&self, event: &WebhookEvent) -> bool {
+        event_is(event, "pull_request") && event.payload["pull_request"].is_object()
+    }
+
+    async fn handle_event(
+        &self,
+        event: &WebhookEvent,
+        resource: &ResourceConfig,
+    ) -> Result<WebhookEventRawResults, ProcessorError> {
+        let pr = with_repository(event.payload["pull_request"].clone(), &event.payload);
+        let states: Vec<&str> = match resource.selector.get("states") {
+            Some(Value::Array(s)) => s.iter().filter_map(Value::as_str).collect(),
+            _ => vec!["open"],
+        };
+        if action(event) == "closed" && !states.contains(&"closed") {
+            return Ok(WebhookEventRawResults::delete([pr]));
+        }
+        match refetch(&self.api, &pr).await? {
+            Some(fresh) => Ok(WebhookEventRawResults::upsert([with_repository(fresh, &event.payload)])),
+            None => Ok(WebhookEventRawResults::delete([pr])),
+        }
+    }
+}
+
+/// Repositories: from `push` and `repository` events.
+pub(crate) struct Repositories {
+    api: Option<GithubApi>,
+}
+
+impl Repositories {
+    fn new(ctx: &Context) -> ocean::Result<Self> {
+        Ok(Self { api: GithubApi::from_context(ctx) })
+    }
+}
+
+#[ocean::webhook_processor(
+    path = "/webhook",
+    kinds = ["repository"],
+    auth = github(secret = "webhook_secret"),
+    group_by = ".repository.id",
+    init = Repositories::new
+)]
+impl Repositories {
+    async fn should_process_event(&self, event: &WebhookEvent) -> bool {
+        (event_is(event, "push") || event_is(event, "repository")) && event.payload["repository"].is_object()
+    }
+
+    async fn handle_event(
+        &self,
+        event: &WebhookEvent,
+        _resource: &ResourceConfig,
+    ) -> Result<WebhookEventRawResults, ProcessorError> {
+        let repo = event.payload["repository"].clone();
+        if event_is(event, "repository") && action(event) == "deleted" {
+            return Ok(WebhookEventRawResults::delete([repo]));
+        }
+        match refetch(&self.api, &repo).await? {
+            Some(fresh) => Ok(WebhookEventRawResults::upsert([fresh])),
+            None => Ok(WebhookEventRawResults::delete([repo])),
+        }
+    }
+}
+
+/// Registers the organisation webhook at `{base_url}/integration/webhook` when a token, an organisation
+/// and a base URL are configured.
+#[ocean::on_start]
+async fn register_webhook(ctx: Context) -> Result<(), String> {
+    let (Some(api), Some(org), Some(url)) =
+        (GithubApi::from_context(&ctx), ctx.get_str("github_organization"), ctx.webhook_url("/webhook"))
+    else {
+        return Ok(());
+    };
+    let secret = ctx.get_str("webhook_secret").unwrap_or_default();
+    api.upsert_org_hook(org, &url, secret)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("registering the webhook at {url}: {e}"))
+}

@@ -1,0 +1,247 @@
+//! Parsing of macro arguments into typed values that keep their spans.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Ident, LitFloat, LitInt, LitStr, Path, Token, bracketed, parenthesized};
+
+pub(crate) mod kw {
+    syn::custom_keyword!(path);
+    syn::custom_keyword!(kinds);
+    syn::custom_keyword!(auth);
+    syn::custom_keyword!(insecure);
+    syn::custom_keyword!(group_by);
+    syn::custom_keyword!(max_retries);
+    syn::custom_keyword!(initial_retry_delay);
+    syn::custom_keyword!(max_retry_delay);
+    syn::custom_keyword!(exponential_base);
+    syn::custom_keyword!(init);
+    syn::custom_keyword!(filter);
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(none);
+}
+
+pub(crate) const PROCESSOR_KEYS: &str = "`path`, `kinds`, `auth`, `insecure`, `group_by`, `max_retries`, `initial_retry_delay`, `max_retry_delay`, `exponential_base`, `init`, `filter`, `name`";
+
+/// A number of seconds written as an integer or a float literal.
+#[derive(Clone)]
+pub(crate) struct Seconds {
+    pub(crate) value: f64,
+    pub(crate) span: Span,
+}
+
+impl Parse for Seconds {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let la = input.lookahead1();
+        if la.peek(LitFloat) {
+            let l: LitFloat = input.parse()?;
+            Ok(Self { value: l.base10_parse()?, span: l.span() })
+        } else if la.peek(LitInt) {
+            let l: LitInt = input.parse()?;
+            Ok(Self { value: l.base10_parse::<u64>()? as f64, span: l.span() })
+        } else {
+            Err(la.error())
+        }
+    }
+}
+
+/// `none`, or `scheme(key = value, flag, ...)`.
+#[derive(Clone)]
+pub(crate) enum AuthArg {
+    None(Span),
+    Verifier { scheme: Ident, options: Vec<(Ident, Option<syn::Lit>)> },
+}
+
+impl Parse for AuthArg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(kw::none) {
+            let k: kw::none = input.parse()?;
+            return Ok(Self::None(k.span));
+        }
+        let scheme: Ident = input.parse().map_err(|e| {
+            syn::Error::new(e.span(), "expected a verifier such as `github(secret = \"webhook_secret\")`, or `none`")
+        })?;
+        let mut options = Vec::new();
+        if input.peek(syn::token::Paren) {
+            let content;
+            parenthesized!(content in input);
+            while !content.is_empty() {
+                let key: Ident = content.call(syn::ext::IdentExt::parse_any)?;
+                let value = if content.peek(Token![=]) {
+                    content.parse::<Token![=]>()?;
+                    Some(content.parse::<syn::Lit>()?)
+                } else {
+                    None
+                };
+                options.push((key, value));
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<Token![,]>()?;
+            }
+        }
+        Ok(Self::Verifier { scheme, options })
+    }
+}
+
+/// The arguments of `#[webhook_processor]`, each with the keyword's span.
+#[derive(Default)]
+pub(crate) struct ProcessorArgs {
+    pub(crate) path: Option<LitStr>,
+    pub(crate) kinds: Option<(Span, Vec<LitStr>)>,
+    pub(crate) auth: Option<AuthArg>,
+    pub(crate) insecure: Option<Span>,
+    pub(crate) group_by: Option<LitStr>,
+    pub(crate) max_retries: Option<LitInt>,
+    pub(crate) initial_retry_delay: Option<Seconds>,
+    pub(crate) max_retry_delay: Option<Seconds>,
+    pub(crate) exponential_base: Option<Seconds>,
+    pub(crate) init: Option<Path>,
+    pub(crate) filter: Option<Path>,
+    pub(crate) name: Option<LitStr>,
+}
+
+fn set<T>(slot: &mut Option<T>, value: T, span: Span, key: &str, errors: &mut Option<syn::Error>) {
+    if slot.is_some() {
+        push(errors, syn::Error::new(span, format!("`{key}` is given more than once")));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+pub(crate) fn push(errors: &mut Option<syn::Error>, e: syn::Error) {
+    match errors {
+        Some(all) => all.combine(e),
+        None => *errors = Some(e),
+    }
+}
+
+impl Parse for ProcessorArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut a = Self::default();
+        let mut errors = None;
+        while !input.is_empty() {
+            let la = input.lookahead1();
+            if la.peek(kw::path) {
+                let k: kw::path = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.path, v, k.span, "path", &mut errors);
+            } else if la.peek(kw::kinds) {
+                let k: kw::kinds = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let content;
+                bracketed!(content in input);
+                let list: Punctuated<LitStr, Token![,]> = content.parse_terminated(|s| s.parse(), Token![,])?;
+                set(&mut a.kinds, (k.span, list.into_iter().collect()), k.span, "kinds", &mut errors);
+            } else if la.peek(kw::auth) {
+                let k: kw::auth = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.auth, v, k.span, "auth", &mut errors);
+            } else if la.peek(kw::insecure) {
+                let k: kw::insecure = input.parse()?;
+                set(&mut a.insecure, k.span, k.span, "insecure", &mut errors);
+            } else if la.peek(kw::group_by) {
+                let k: kw::group_by = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.group_by, v, k.span, "group_by", &mut errors);
+            } else if la.peek(kw::max_retries) {
+                let k: kw::max_retries = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.max_retries, v, k.span, "max_retries", &mut errors);
+            } else if la.peek(kw::initial_retry_delay) {
+                let k: kw::initial_retry_delay = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.initial_retry_delay, v, k.span, "initial_retry_delay", &mut errors);
+            } else if la.peek(kw::max_retry_delay) {
+                let k: kw::max_retry_delay = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.max_retry_delay, v, k.span, "max_retry_delay", &mut errors);
+            } else if la.peek(kw::exponential_base) {
+                let k: kw::exponential_base = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.exponential_base, v, k.span, "exponential_base", &mut errors);
+            } else if la.peek(kw::init) {
+                let k: kw::init = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.init, v, k.span, "init", &mut errors);
+            } else if la.peek(kw::filter) {
+                let k: kw::filter = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.filter, v, k.span, "filter", &mut errors);
+            } else if la.peek(kw::name) {
+                let k: kw::name = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.name, v, k.span, "name", &mut errors);
+            } else if input.peek(Ident) {
+                let unknown: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+                let hint = match unknown.to_string().as_str() {
+                    "kind" => " (did you mean `kinds`?)",
+                    "retries" => " (did you mean `max_retries`?)",
+                    "group" | "group_key" => " (did you mean `group_by`?)",
+                    _ => "",
+                };
+                return Err(syn::Error::new(
+                    unknown.span(),
+                    format!("unknown argument `{unknown}`{hint}; expected one of: {PROCESSOR_KEYS}"),
+                ));
+            } else {
+                return Err(la.error());
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        match errors {
+            Some(e) => Err(e),
+            None => Ok(a),
+        }
+    }
+}
+
+/// The arguments of `#[route(method, "/path")]`.
+pub(crate) struct RouteArgs {
+    pub(crate) method: Ident,
+    pub(crate) path: LitStr,
+}
+
+pub(crate) const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
+
+impl Parse for RouteArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.is_empty() {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "expected a method and a path: `#[ocean::route(post, \"/webhook\")]`",
+            ));
+        }
+        let method: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        if !METHODS.contains(&method.to_string().as_str()) {
+            return Err(syn::Error::new(
+                method.span(),
+                format!(
+                    "unknown method `{method}`; expected one of: `get`, `post`, `put`, `patch`, `delete`, `head`, `options`"
+                ),
+            ));
+        }
+        input.parse::<Token![,]>()?;
+        let path: LitStr = input.parse()?;
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if !input.is_empty() {
+                return Err(input.error("unexpected argument; `#[ocean::route]` takes a method and a path"));
+            }
+        }
+        Ok(Self { method, path })
+    }
+}

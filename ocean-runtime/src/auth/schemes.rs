@@ -1,0 +1,172 @@
+//! One function per signature scheme. Each tries every key and never reveals which part failed beyond
+//! the header name.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::sign::{Algorithm, Encoding, ct_eq, sign, token_eq};
+use super::{Auth, Scheme};
+use crate::error::AuthError;
+use crate::event::Headers;
+
+type R = Result<(), AuthError>;
+
+/// The key bytes of a secret: Standard Webhooks keys are base64 after an optional `whsec_`.
+pub(super) fn key_bytes(scheme: Scheme, secret: &str) -> Result<Vec<u8>, String> {
+    match scheme {
+        Scheme::StandardWebhooks => {
+            let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
+            B64.decode(raw).map_err(|_| "a Standard Webhooks secret must be base64 (after `whsec_`)".to_owned())
+        }
+        // GitLab signing tokens are `whsec_` keys too; plain GitLab tokens are used as they are.
+        Scheme::Gitlab => Ok(secret.as_bytes().to_vec()),
+        _ => Ok(secret.as_bytes().to_vec()),
+    }
+}
+
+fn header<'h>(headers: &'h Headers, name: &'static str) -> Result<&'h str, AuthError> {
+    headers.get(name).ok_or(AuthError::MissingHeader(name))
+}
+
+fn any_key(keys: &[Vec<u8>], f: impl Fn(&[u8]) -> bool) -> R {
+    // Every key is tried, whatever the outcome, so timing does not tell which key matched.
+    let mut ok = false;
+    for k in keys {
+        ok |= f(k);
+    }
+    if ok { Ok(()) } else { Err(AuthError::Mismatch) }
+}
+
+fn hex_sig(s: &str, name: &'static str) -> Result<Vec<u8>, AuthError> {
+    hex::decode(s.trim()).map_err(|_| AuthError::MalformedHeader(name))
+}
+
+pub(super) fn github(keys: &[Vec<u8>], body: &[u8], headers: &Headers, legacy: bool) -> R {
+    if let Some(v) = headers.get("x-hub-signature-256") {
+        let sig = v.strip_prefix("sha256=").ok_or(AuthError::MalformedHeader("x-hub-signature-256"))?;
+        let sig = hex_sig(sig, "x-hub-signature-256")?;
+        return any_key(keys, |k| ct_eq(&sign(Algorithm::Sha256, k, &[body]), &sig));
+    }
+    if legacy && let Some(v) = headers.get("x-hub-signature") {
+        let sig = v.strip_prefix("sha1=").ok_or(AuthError::MalformedHeader("x-hub-signature"))?;
+        let sig = hex_sig(sig, "x-hub-signature")?;
+        return any_key(keys, |k| ct_eq(&sign(Algorithm::Sha1, k, &[body]), &sig));
+    }
+    Err(AuthError::MissingHeader("x-hub-signature-256"))
+}
+
+pub(super) fn prefixed_hex(keys: &[Vec<u8>], body: &[u8], headers: &Headers, name: &'static str, alg: Algorithm) -> R {
+    let v = header(headers, name)?;
+    let (prefix, sig) = v.split_once('=').ok_or(AuthError::MalformedHeader(name))?;
+    let expected_prefix = match alg {
+        Algorithm::Sha1 => "sha1",
+        Algorithm::Sha256 => "sha256",
+        Algorithm::Sha512 => "sha512",
+    };
+    if !prefix.eq_ignore_ascii_case(expected_prefix) {
+        return Err(AuthError::MalformedHeader(name));
+    }
+    let sig = hex_sig(sig, name)?;
+    any_key(keys, |k| ct_eq(&sign(alg, k, &[body]), &sig))
+}
+
+fn check_timestamp(ts: &str, now: SystemTime, tolerance: Duration, name: &'static str) -> Result<i64, AuthError> {
+    let t: i64 = ts.trim().parse().map_err(|_| AuthError::MalformedHeader(name))?;
+    let now = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    if (now - t).unsigned_abs() > tolerance.as_secs() {
+        return Err(AuthError::StaleTimestamp);
+    }
+    Ok(t)
+}
+
+pub(super) fn standard(keys: &[Vec<u8>], body: &[u8], headers: &Headers, now: SystemTime, tol: Duration) -> R {
+    let id = header(headers, "webhook-id")?;
+    let ts = header(headers, "webhook-timestamp")?;
+    let sigs = header(headers, "webhook-signature")?;
+    check_timestamp(ts, now, tol, "webhook-timestamp")?;
+    let candidates: Vec<Vec<u8>> =
+        sigs.split_whitespace().filter_map(|s| s.strip_prefix("v1,")).filter_map(|s| B64.decode(s).ok()).collect();
+    if candidates.is_empty() {
+        return Err(AuthError::MalformedHeader("webhook-signature"));
+    }
+    any_key(keys, |k| {
+        let mac = sign(Algorithm::Sha256, k, &[id.as_bytes(), b".", ts.trim().as_bytes(), b".", body]);
+        candidates.iter().fold(false, |ok, c| ok | ct_eq(&mac, c))
+    })
+}
+
+pub(super) fn pagerduty(keys: &[Vec<u8>], body: &[u8], headers: &Headers) -> R {
+    let v = header(headers, "x-pagerduty-signature")?;
+    let candidates: Vec<Vec<u8>> =
+        v.split(',').filter_map(|s| s.trim().strip_prefix("v1=")).filter_map(|s| hex::decode(s).ok()).collect();
+    if candidates.is_empty() {
+        return Err(AuthError::MalformedHeader("x-pagerduty-signature"));
+    }
+    any_key(keys, |k| {
+        let mac = sign(Algorithm::Sha256, k, &[body]);
+        candidates.iter().fold(false, |ok, c| ok | ct_eq(&mac, c))
+    })
+}
+
+pub(super) fn stripe(keys: &[Vec<u8>], body: &[u8], headers: &Headers, now: SystemTime, tol: Duration) -> R {
+    let v = header(headers, "stripe-signature")?;
+    let mut t = None;
+    let mut candidates = Vec::new();
+    for part in v.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", ts)) => t = Some(ts),
+            Some(("v1", s)) => candidates.extend(hex::decode(s).ok()),
+            _ => {}
+        }
+    }
+    let t = t.ok_or(AuthError::MalformedHeader("stripe-signature"))?;
+    if candidates.is_empty() {
+        return Err(AuthError::MalformedHeader("stripe-signature"));
+    }
+    check_timestamp(t, now, tol, "stripe-signature")?;
+    any_key(keys, |k| {
+        let mac = sign(Algorithm::Sha256, k, &[t.as_bytes(), b".", body]);
+        candidates.iter().fold(false, |ok, c| ok | ct_eq(&mac, c))
+    })
+}
+
+pub(super) fn slack(keys: &[Vec<u8>], body: &[u8], headers: &Headers, now: SystemTime, tol: Duration) -> R {
+    let ts = header(headers, "x-slack-request-timestamp")?;
+    let v = header(headers, "x-slack-signature")?;
+    let sig = v.strip_prefix("v0=").ok_or(AuthError::MalformedHeader("x-slack-signature"))?;
+    let sig = hex_sig(sig, "x-slack-signature")?;
+    check_timestamp(ts, now, tol, "x-slack-request-timestamp")?;
+    any_key(keys, |k| ct_eq(&sign(Algorithm::Sha256, k, &[b"v0:", ts.trim().as_bytes(), b":", body]), &sig))
+}
+
+pub(super) fn generic(keys: &[Vec<u8>], body: &[u8], headers: &Headers, a: &Auth) -> R {
+    let name = super::header_of(a);
+    let v = headers.get(name).ok_or(AuthError::MissingHeader("signature"))?;
+    let v = match super::prefix_of(a) {
+        Some(p) => v.strip_prefix(p).ok_or(AuthError::MalformedHeader("signature"))?,
+        None => v,
+    };
+    let sig = match super::encoding_of(a) {
+        Encoding::Hex => hex::decode(v.trim()).map_err(|_| AuthError::MalformedHeader("signature"))?,
+        Encoding::Base64 => B64.decode(v.trim()).map_err(|_| AuthError::MalformedHeader("signature"))?,
+    };
+    let alg = super::algorithm_of(a);
+    any_key(keys, |k| ct_eq(&sign(alg, k, &[body]), &sig))
+}
+
+pub(super) fn token(keys: &[Vec<u8>], headers: &Headers, name: &str) -> R {
+    let v = headers.get(name).ok_or(AuthError::MissingHeader("token"))?;
+    any_key(keys, |k| token_eq(k, v.as_bytes()))
+}
+
+pub(super) fn basic(keys: &[Vec<u8>], headers: &Headers) -> R {
+    let v = header(headers, "authorization")?;
+    let encoded = v
+        .strip_prefix("Basic ")
+        .or_else(|| v.strip_prefix("basic "))
+        .ok_or(AuthError::MalformedHeader("authorization"))?;
+    let decoded = B64.decode(encoded.trim()).map_err(|_| AuthError::MalformedHeader("authorization"))?;
+    any_key(keys, |k| token_eq(k, &decoded))
+}

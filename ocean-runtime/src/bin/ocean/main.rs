@@ -1,0 +1,38 @@
+//! The `ocean` command: try a mapping without a server (`map`), send signed payloads to a running
+//! integration (`send`).
+
+mod map;
+mod send;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ocean", version, about = "Tools for ocean integrations")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Map raw items with a Port app config and print the entities (one JSON object per line).
+    Map(map::Args),
+    /// POST payloads to a running integration with the provider's headers and a valid signature.
+    Send(send::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    ocean::init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Map(a) => map::run(a),
+        Command::Send(a) => send::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

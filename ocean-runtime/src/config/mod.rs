@@ -1,0 +1,215 @@
+//! Settings, read as the reference framework reads them: `OCEAN__*` environment variables with `__`
+//! nesting, over an optional `config.yaml`, over defaults. Errors name the key and where it was read.
+
+mod spec;
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Serialized};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use spec::IntegrationSpec;
+
+use crate::error::{Error, Result};
+
+/// Where to listen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// Listen address (`OCEAN__HTTP__HOST`, default `127.0.0.1`).
+    pub host: String,
+    /// Listen port (`OCEAN__HTTP__PORT`, default 8000; 0 picks a free port).
+    pub port: u16,
+    /// Largest accepted body in bytes (`OCEAN__HTTP__MAX_BODY_BYTES`, default 10 MiB).
+    pub max_body_bytes: usize,
+    /// HTTP worker threads (`OCEAN__HTTP__WORKERS`; default: the number of cores).
+    pub workers: Option<usize>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { host: "127.0.0.1".into(), port: 8000, max_body_bytes: 10 * 1024 * 1024, workers: None }
+    }
+}
+
+/// Port's API credentials; the Port sink is used when both are set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortSettings {
+    /// `OCEAN__PORT__CLIENT_ID`.
+    pub client_id: Option<String>,
+    /// `OCEAN__PORT__CLIENT_SECRET`. Never logged.
+    pub client_secret: Option<String>,
+    /// `OCEAN__PORT__BASE_URL` (default `https://api.getport.io`).
+    pub base_url: String,
+}
+
+impl Default for PortSettings {
+    fn default() -> Self {
+        Self { client_id: None, client_secret: None, base_url: "https://api.getport.io".into() }
+    }
+}
+
+/// Queue settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueueSettings {
+    /// `OCEAN__QUEUE__BACKEND`: `memory`.
+    pub backend: String,
+    /// Most events held at once before intake answers 503 (`OCEAN__QUEUE__CAPACITY`).
+    pub capacity: usize,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self { backend: "memory".into(), capacity: 100_000 }
+    }
+}
+
+/// The integration's identity and its typed config.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct IntegrationSettings {
+    /// `OCEAN__INTEGRATION__IDENTIFIER` (default `my-<type>-integration`).
+    pub identifier: Option<String>,
+    /// `OCEAN__INTEGRATION__TYPE`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `OCEAN__INTEGRATION__CONFIG__<NAME>`, checked against `.port/spec.yaml`.
+    pub config: Map<String, Value>,
+}
+
+/// Every setting of the runtime.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Listening.
+    pub http: HttpSettings,
+    /// Public base URL of the integration (`OCEAN__BASE_URL`).
+    pub base_url: Option<String>,
+    /// Prefix of every path (`OCEAN__PATH_PREFIX`).
+    pub path_prefix: String,
+    /// Where state is kept (`OCEAN__STATE_DIR`, default `./.ocean`).
+    pub state_dir: PathBuf,
+    /// Event workers (`OCEAN__EVENT_WORKERS_COUNT`, default 16).
+    pub event_workers_count: usize,
+    /// Time allowed per (processor, resource), retries included (`OCEAN__MAX_EVENT_PROCESSING_SECONDS`).
+    pub max_event_processing_seconds: f64,
+    /// Time allowed to finish in-flight events at shutdown (`OCEAN__MAX_WAIT_SECONDS_BEFORE_SHUTDOWN`).
+    pub max_wait_seconds_before_shutdown: f64,
+    /// A Port app config file that replaces the built-in default mapping (`OCEAN__MAPPING_FILE`).
+    pub mapping_file: Option<PathBuf>,
+    /// Let jq mappings read `env` and `$ENV` (`OCEAN__ALLOW_ENVIRONMENT_VARIABLES_JQ_ACCESS`).
+    pub allow_environment_variables_jq_access: bool,
+    /// Queue.
+    pub queue: QueueSettings,
+    /// Port.
+    pub port: PortSettings,
+    /// Integration.
+    pub integration: IntegrationSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            http: HttpSettings::default(),
+            base_url: None,
+            path_prefix: String::new(),
+            state_dir: PathBuf::from(".ocean"),
+            event_workers_count: 16,
+            max_event_processing_seconds: 90.0,
+            max_wait_seconds_before_shutdown: 30.0,
+            mapping_file: None,
+            allow_environment_variables_jq_access: false,
+            queue: QueueSettings::default(),
+            port: PortSettings::default(),
+            integration: IntegrationSettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads defaults, then `config.yaml` in the working directory if present, then `OCEAN__*`.
+    pub fn load() -> Result<Self> {
+        Self::load_from(Path::new("config.yaml"), std::env::vars())
+    }
+
+    /// Reads defaults, then `yaml` if the file exists, then the given `OCEAN__*` variables.
+    pub fn load_from(yaml: &Path, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if yaml.exists() {
+            let text = std::fs::read_to_string(yaml)?;
+            let value: Value =
+                serde_norway::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", yaml.display())))?;
+            let value = decamelize_keys(value);
+            fig = fig.merge(Serialized::defaults(value).profile(figment::Profile::Default));
+        }
+        let vars: Vec<(String, String)> = vars.into_iter().filter(|(k, _)| k.starts_with("OCEAN__")).collect();
+        // Integration config values stay strings: their types come from the spec, not from guessing.
+        let (integration, others): (Vec<_>, Vec<_>) =
+            vars.into_iter().partition(|(k, _)| k.starts_with("OCEAN__INTEGRATION__CONFIG__"));
+        let env = Env::prefixed("OCEAN__").split("__").lowercase(true);
+        let env = env.filter_map(move |k| {
+            let key = k.as_str().to_owned();
+            others.iter().any(|(name, _)| name["OCEAN__".len()..].eq_ignore_ascii_case(&key)).then(|| k.into())
+        });
+        let mut settings: Settings = fig.merge(env).extract().map_err(|e| {
+            let mut msg = String::new();
+            for err in e {
+                let key = err.path.join(".");
+                let env_name = format!("OCEAN__{}", err.path.join("__").to_ascii_uppercase());
+                msg.push_str(&format!("invalid setting `{key}` ({env_name}): {}", err.kind));
+                if let Some(m) = &err.metadata {
+                    msg.push_str(&format!(", read from {}", m.name));
+                }
+                msg.push('\n');
+            }
+            Error::Config(msg.trim_end().to_owned())
+        })?;
+        for (k, v) in integration {
+            let name = k["OCEAN__INTEGRATION__CONFIG__".len()..].to_ascii_lowercase();
+            settings.integration.config.insert(name, Value::String(v));
+        }
+        Ok(settings)
+    }
+
+    /// Whether Port credentials are configured.
+    pub fn has_port_credentials(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        set(&self.port.client_id) && set(&self.port.client_secret)
+    }
+}
+
+/// `webhookSecret` → `webhook_secret`; snake_case stays as it is.
+///
+/// ```
+/// assert_eq!(ocean::config::snake_case("webhookSecret"), "webhook_secret");
+/// assert_eq!(ocean::config::snake_case("WEBHOOK_SECRET"), "webhook_secret");
+/// ```
+pub fn snake_case(name: &str) -> String {
+    if name.chars().any(|c| c.is_ascii_lowercase()) {
+        let mut out = String::with_capacity(name.len() + 4);
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() {
+                if i > 0 && !out.ends_with('_') {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        name.to_ascii_lowercase()
+    }
+}
+
+fn decamelize_keys(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (snake_case(&k), decamelize_keys(v))).collect()),
+        other => other,
+    }
+}

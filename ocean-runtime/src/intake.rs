@@ -1,0 +1,138 @@
+//! Intake: verify before acknowledging. The event is answered 202 only once it is in the queue.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::event::{Headers, WebhookEvent};
+use crate::metrics as m;
+use crate::queue::{QueueError, QueuedEvent};
+use crate::runtime::Runtime;
+
+/// The processor path a route serves (index into `Runtime::paths`).
+pub(crate) struct PathIndex(pub(crate) usize);
+
+fn reply(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}
+
+fn reject(reason: &'static str, status: StatusCode, message: String) -> HttpResponse {
+    metrics::counter!(m::REJECTED, "reason" => reason).increment(1);
+    reply(status, json!({"status": "error", "reason": reason, "message": message}))
+}
+
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Bytes, HttpResponse> {
+    let too_large = || reject("too_large", StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {limit} bytes"));
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| reject("read", StatusCode::BAD_REQUEST, e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+pub(crate) async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    rt: web::Data<Arc<Runtime>>,
+    index: web::Data<PathIndex>,
+) -> HttpResponse {
+    let rt = rt.get_ref();
+    metrics::counter!(m::RECEIVED).increment(1);
+    if rt.is_draining() {
+        let mut r = reject("shutting_down", StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+        r.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("5"));
+        return r;
+    }
+    let body = match read_body(&req, payload, rt.settings.http.max_body_bytes).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let payload: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return reject("invalid_json", StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")),
+    };
+    let Some((path, processors)) = rt.paths.get(index.0) else {
+        return reply(StatusCode::NOT_FOUND, json!({"status": "error", "message": "unknown path"}));
+    };
+    let headers =
+        Headers::from_pairs(req.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?.to_owned()))));
+    let mut event = WebhookEvent::new(path, body, payload, headers);
+    event.path_params = req.match_info().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<BTreeMap<_, _>>();
+
+    let mut accepted = Vec::new();
+    for &pi in processors {
+        if rt.processors[pi].processor.should_process_event(&event).await {
+            accepted.push(pi);
+        }
+    }
+    if accepted.is_empty() {
+        metrics::counter!(m::IGNORED).increment(1);
+        return reply(StatusCode::ACCEPTED, json!({"status": "ignored", "trace_id": event.trace_id}));
+    }
+    let now = SystemTime::now();
+    for &pi in &accepted {
+        let p = &rt.processors[pi];
+        for v in &p.verifiers {
+            if let Err(e) = v.verify(&event.body, &event.headers, now) {
+                warn!(processor = %p.name, trace_id = %event.trace_id, error = %e, "authentication failed");
+                return reject("unauthenticated", StatusCode::UNAUTHORIZED, e.to_string());
+            }
+        }
+        if p.custom_auth {
+            if let Err(e) = p.processor.authenticate(&event).await {
+                warn!(processor = %p.name, trace_id = %event.trace_id, error = %e, "authentication failed");
+                return reject("unauthenticated", StatusCode::UNAUTHORIZED, e.to_string());
+            }
+        } else if p.verifiers.is_empty() && !p.unauthenticated {
+            return reject("unauthenticated", StatusCode::UNAUTHORIZED, "no authentication configured".into());
+        }
+        if !p.processor.validate_payload(&event).await {
+            return reject("invalid_payload", StatusCode::BAD_REQUEST, format!("payload rejected by {}", p.name));
+        }
+    }
+    event.group_key = accepted.iter().find_map(|&pi| {
+        let p = &rt.processors[pi];
+        match &p.group_by {
+            Some(prog) => prog.first(&event.payload).ok().flatten().filter(|v| !v.is_null()).map(|v| match v {
+                serde_json::Value::String(s) => format!("{}:{s}", p.name),
+                other => format!("{}:{other}", p.name),
+            }),
+            None => p.processor.group_key(&event),
+        }
+    });
+    let trace_id = event.trace_id.clone();
+    match rt.queue.push(QueuedEvent { event: Arc::new(event), processors: accepted }).await {
+        Ok(()) => {
+            metrics::counter!(m::QUEUED).increment(1);
+            info!(trace_id = %trace_id, path = %path, "queued");
+            reply(StatusCode::ACCEPTED, json!({"status": "accepted", "trace_id": trace_id}))
+        }
+        Err(QueueError::Full) => {
+            let mut r = reject("queue_full", StatusCode::SERVICE_UNAVAILABLE, "queue full".into());
+            r.headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
+            r
+        }
+        Err(e) => reject("queue", StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}

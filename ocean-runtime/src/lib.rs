@@ -1,0 +1,117 @@
+//! # ocean
+//!
+//! Port integrations in Rust. Annotate a processor; the runtime serves its path, verifies each event
+//! before acknowledging it, queues it with per-entity ordering, runs it with retries, timeouts and
+//! cancellation, maps the results with the jq mappings of the Port app config, and applies them to a
+//! catalog (an embedded local catalog by default).
+//!
+//! ```no_run
+//! use ocean::{ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults};
+//!
+//! #[derive(Default)]
+//! struct Issues;
+//!
+//! #[ocean::webhook_processor(path = "/webhook", kinds = ["issue"], auth = github(secret = "webhook_secret"))]
+//! impl Issues {
+//!     async fn should_process_event(&self, event: &WebhookEvent) -> bool {
+//!         event.header("x-github-event") == Some("issues")
+//!     }
+//!     async fn handle_event(&self, event: &WebhookEvent, _resource: &ResourceConfig)
+//!         -> Result<WebhookEventRawResults, ProcessorError> {
+//!         Ok(WebhookEventRawResults::upsert([event.payload["issue"].clone()]))
+//!     }
+//! }
+//!
+//! fn main() -> ocean::Result<()> {
+//!     ocean::Integration::new("github").discovered().default_mapping("resources: []").run()
+//! }
+//! ```
+//!
+//! The data path, one module each: [`intake`](crate::Integration) → [`queue`] → worker → [`mapping`] → [`sink`].
+
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+mod admin;
+pub mod auth;
+pub mod config;
+mod context;
+mod error;
+mod event;
+mod intake;
+pub mod mapping;
+mod metrics;
+mod processor;
+pub mod queue;
+mod raw;
+mod registry;
+mod runtime;
+mod server;
+pub mod sink;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod worker;
+
+pub use actix_web;
+pub use context::Context;
+pub use error::{AuthError, Error, ProcessorError, Result};
+pub use event::{Headers, WebhookEvent, WebhookEventRawResults};
+pub use mapping::{Entity, ResourceConfig};
+pub use ocean_macros::{on_start, route, webhook_processor};
+pub use processor::{BoxFuture, RetryPolicy, WebhookProcessor};
+pub use raw::{register_raw, unregister_raw};
+pub use registry::{OnStart, Processor, Route};
+pub use server::{Integration, RunningIntegration};
+
+/// An integration of this crate's package, with what the macros registered, the spec in
+/// `.port/spec.yaml` and the default mapping in `.port/resources/port-app-config.yml`.
+///
+/// ```ignore
+/// fn main() -> ocean::Result<()> {
+///     ocean::integration!().run()
+/// }
+/// ```
+#[macro_export]
+macro_rules! integration {
+    () => {
+        $crate::Integration::new(env!("CARGO_PKG_NAME"))
+            .discovered()
+            .spec(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/.port/spec.yaml")))
+            .default_mapping(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/.port/resources/port-app-config.yml")))
+    };
+}
+
+/// Installs a `tracing` subscriber reading `RUST_LOG` (default `info`), once.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+/// Support for the code the macros generate. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::auth;
+    pub use crate::context::Context;
+    pub use crate::error::ProcessorError;
+    pub use crate::event::{WebhookEvent, WebhookEventRawResults};
+    pub use crate::mapping::ResourceConfig;
+    pub use crate::processor::{DynProcessor, RetryPolicy, WebhookProcessor};
+    pub use crate::registry::{OnStart, Processor, Registered, Route};
+    pub use actix_web::{http::Method, web};
+    pub use inventory;
+
+    /// Turns a start hook's return value into a result.
+    pub trait IntoStartResult {
+        /// The conversion.
+        fn into_start_result(self) -> crate::Result<()>;
+    }
+    impl IntoStartResult for () {
+        fn into_start_result(self) -> crate::Result<()> {
+            Ok(())
+        }
+    }
+    impl<E: std::fmt::Display> IntoStartResult for Result<(), E> {
+        fn into_start_result(self) -> crate::Result<()> {
+            self.map_err(crate::Error::other)
+        }
+    }
+}

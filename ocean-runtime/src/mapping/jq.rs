@@ -1,0 +1,207 @@
+//! jq programs through jaq, with Port's semantics: single-quote rewriting, `env` blanked, first output.
+
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{Compiler, Ctx, Vars, data};
+use jaq_json::Val;
+use serde_json::Value;
+
+use super::regex;
+
+type D = data::JustLut<Val>;
+
+/// A compile error of a jq program, with the byte offset in the program as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JqError {
+    /// What is wrong.
+    pub message: String,
+    /// Byte offset in the expression, when known.
+    pub offset: Option<usize>,
+}
+
+impl std::fmt::Display for JqError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.offset {
+            Some(o) => write!(f, "{} at position {o}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// A compiled jq program. Compiled once per config version; `Send + Sync`, shared by every worker.
+pub struct Program {
+    filter: jaq_core::Filter<D>,
+    source: String,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Program({:?})", self.source)
+    }
+}
+
+/// Rewrites single-quoted delimiters to double quotes exactly as the reference framework does.
+pub(crate) fn format_filter(program: &str) -> String {
+    static RE: std::sync::LazyLock<fancy_regex::Regex> = std::sync::LazyLock::new(|| {
+        fancy_regex::Regex::new(r#"(^|\s)'(?!\s|")|(?<!\s|")'(\s|$)"#).expect("static regex")
+    });
+    RE.replace_all(program, "$1\"$2").into_owned()
+}
+
+impl Program {
+    /// Compiles a mapping expression. Without `allow_env`, `env` and `$ENV` are empty objects.
+    ///
+    /// ```
+    /// let p = ocean::mapping::Program::compile(".a + 1", false).unwrap();
+    /// assert_eq!(p.first(&serde_json::json!({"a": 1})).unwrap(), Some(serde_json::json!(2)));
+    /// let err = ocean::mapping::Program::compile(".a | nosuchfn", false).unwrap_err();
+    /// assert!(err.message.contains("nosuchfn"));
+    /// ```
+    pub fn compile(code: &str, allow_env: bool) -> Result<Self, JqError> {
+        let formatted = format_filter(code);
+        let (prefix, env_json) = if allow_env {
+            let env: serde_json::Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
+            let json = Value::Object(env).to_string();
+            (format!("def env: {json}; {json} as $ENV | "), true)
+        } else {
+            ("def env: {}; {} as $ENV | ".to_owned(), false)
+        };
+        let _ = env_json;
+        let full = format!("{prefix}{formatted}");
+        let shift = prefix.len();
+        let offset_in = |part: &str| {
+            let span = jaq_core::load::span(&full, part);
+            span.start.checked_sub(shift)
+        };
+        let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
+        let loader = Loader::new(defs);
+        let arena = Arena::default();
+        let modules = loader.load(&arena, File { code: full.as_str(), path: () }).map_err(|errs| {
+            let mut first = None;
+            for (_, e) in errs {
+                let (msg, off) = match e {
+                    jaq_core::load::Error::Io(v) => {
+                        (v.first().map(|(p, m)| format!("cannot import `{p}`: {m}")).unwrap_or_default(), None)
+                    }
+                    jaq_core::load::Error::Lex(v) => match v.first() {
+                        Some((expect, found)) => {
+                            (format!("syntax error: expected {}", expect.as_str()), offset_in(found))
+                        }
+                        None => ("syntax error".into(), None),
+                    },
+                    jaq_core::load::Error::Parse(v) => match v.first() {
+                        Some((expect, found)) => {
+                            let got = if found.is_empty() {
+                                "end of input".to_owned()
+                            } else {
+                                format!("`{}`", found.chars().take(20).collect::<String>())
+                            };
+                            (format!("syntax error: expected {}, found {got}", expect.as_str()), offset_in(found))
+                        }
+                        None => ("syntax error".into(), None),
+                    },
+                };
+                first.get_or_insert(JqError { message: msg, offset: off });
+            }
+            first.unwrap_or(JqError { message: "invalid jq program".into(), offset: None })
+        })?;
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs().filter(|(name, _, _)| !regex::REPLACED.contains(name)))
+            .chain(jaq_json::funs())
+            .chain(regex::funs());
+        let filter = Compiler::default().with_funs(funs).compile(modules).map_err(|errs| {
+            let first = errs.into_iter().flat_map(|(_, es)| es).next();
+            match first {
+                Some((name, undefined)) => {
+                    JqError { message: format!("undefined {} `{name}`", undefined.as_str()), offset: offset_in(name) }
+                }
+                None => JqError { message: "invalid jq program".into(), offset: None },
+            }
+        })?;
+        Ok(Self { filter, source: code.to_owned() })
+    }
+
+    /// The program as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The first output for a JSON input; `Ok(None)` when the program yields nothing.
+    pub fn first(&self, input: &Value) -> Result<Option<Value>, String> {
+        self.first_val(to_val(input)).map(|v| v.map(|v| from_val(&v)))
+    }
+
+    /// The first output for a jaq value.
+    pub(crate) fn first_val(&self, input: Val) -> Result<Option<Val>, String> {
+        let ctx = Ctx::<D>::new(&self.filter.lut, Vars::new([]));
+        let mut out = self.filter.id.run((ctx, input));
+        match out.next() {
+            None => Ok(None),
+            Some(Ok(v)) => Ok(Some(v)),
+            // Errors and `halt` are values here, never a process exit.
+            Some(Err(exn)) => match exn.get_err() {
+                Ok(e) => Err(e.to_string()),
+                Err(_) => Err("halt".into()),
+            },
+        }
+    }
+}
+
+/// Converts a JSON value into a jaq value.
+pub(crate) fn to_val(v: &Value) -> Val {
+    match v {
+        Value::Null => Val::Null,
+        Value::Bool(b) => Val::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Val::Num(jaq_json::Num::from_integral(i))
+            } else if let Some(u) = n.as_u64() {
+                Val::Num(jaq_json::Num::from_integral(u))
+            } else {
+                Val::from(n.as_f64().unwrap_or(0.0))
+            }
+        }
+        Value::String(s) => Val::utf8_str(s.clone().into_bytes()),
+        Value::Array(a) => a.iter().map(to_val).collect(),
+        Value::Object(m) => {
+            let map: jaq_json::Map =
+                m.iter().map(|(k, v)| (Val::utf8_str(k.clone().into_bytes()), to_val(v))).collect();
+            Val::obj(map)
+        }
+    }
+}
+
+/// Converts a jaq value back into JSON (non-finite numbers become null, as in jq).
+pub(crate) fn from_val(v: &Val) -> Value {
+    match v {
+        Val::Null => Value::Null,
+        Val::Bool(b) => Value::Bool(*b),
+        Val::Num(n) => {
+            let text = n.to_string();
+            if let Ok(i) = text.parse::<i64>() {
+                Value::from(i)
+            } else if let Ok(f) = text.parse::<f64>() {
+                // jq prints integral floats as integers.
+                if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e17 {
+                    Value::from(f as i64)
+                } else {
+                    serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+                }
+            } else {
+                Value::Null
+            }
+        }
+        Val::TStr(b) | Val::BStr(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+        Val::Arr(a) => Value::Array(a.iter().map(from_val).collect()),
+        Val::Obj(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
+                        other => other.to_string(),
+                    };
+                    (key, from_val(v))
+                })
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,366 @@
+//! Mapping: raw objects to catalog entities with the jq programs of the Port app config, compiled once
+//! per config version.
+
+mod jq;
+mod model;
+mod regex;
+
+use std::collections::HashSet;
+
+use jaq_json::Val;
+use serde_json::{Map, Value};
+
+pub use jq::{JqError, Program};
+pub use model::{
+    Changes, Entity, EntityConfig, EntityRef, PortAppConfig, PortResourceConfig, ResourceConfig, Selector,
+};
+
+use crate::error::{Error, Result};
+
+enum Template {
+    Jq(Program),
+    Literal(Value),
+    Object(Vec<(String, Template)>),
+    Array(Vec<Template>),
+}
+
+struct Compiled {
+    selector: Program,
+    identifier: Template,
+    blueprint: Template,
+    whole: Template,
+    items_to_parse: Option<Program>,
+    items_name: String,
+    top_level_transform: bool,
+    items_to_parse_path: Option<Vec<String>>,
+}
+
+/// A compiled Port app config: every jq expression compiled once, shared by every worker.
+///
+/// ```
+/// let yaml = r#"
+/// resources:
+///   - kind: issue
+///     selector: { query: '.state == "open"' }
+///     port:
+///       entity:
+///         mappings:
+///           identifier: .id | tostring
+///           title: .title
+///           blueprint: '"githubIssue"'
+///           properties: { state: .state }
+/// "#;
+/// let m = ocean::mapping::Mapping::parse("port-app-config.yml", yaml, false).unwrap();
+/// let open = serde_json::json!({"id": 7, "title": "Bug", "state": "open"});
+/// let closed = serde_json::json!({"id": 8, "title": "Old", "state": "closed"});
+/// let changes = m.map_items("issue", &[open, closed], &[]);
+/// assert_eq!(changes.upserts.len(), 1);
+/// assert_eq!(changes.upserts[0].identifier, "7");
+/// assert_eq!(changes.deletes[0].identifier, "8");
+/// ```
+pub struct Mapping {
+    config: PortAppConfig,
+    compiled: Vec<Compiled>,
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping").field("resources", &self.config.resources.len()).finish()
+    }
+}
+
+impl Mapping {
+    /// Parses and compiles a Port app config (YAML or JSON). Errors name `origin`, the resource index, the
+    /// field and the position in the expression.
+    pub fn parse(origin: &str, text: &str, allow_env: bool) -> Result<Self> {
+        let config: PortAppConfig =
+            serde_norway::from_str(text).map_err(|e| Error::Mapping(format!("{origin}: {e}")))?;
+        Self::compile(origin, config, allow_env)
+    }
+
+    /// Compiles a parsed config.
+    pub fn compile(origin: &str, config: PortAppConfig, allow_env: bool) -> Result<Self> {
+        let mut compiled = Vec::with_capacity(config.resources.len());
+        let mut errors = Vec::new();
+        for (i, r) in config.resources.iter().enumerate() {
+            let at = |field: &str| format!("{origin}: resources[{i}] (kind `{}`).{field}", r.kind);
+            let mut prog = |field: &str, code: &str| match Program::compile(code, allow_env) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    errors.push(format!("{}: {e} in `{code}`", at(field)));
+                    None
+                }
+            };
+            let selector = prog("selector.query", &r.selector.query);
+            let items = r.port.items_to_parse.as_deref().map(|c| prog("port.itemsToParse", c));
+            let m = &r.port.entity.mappings;
+            let mut templ_errors = Vec::new();
+            let whole = template(m, "port.entity.mappings", allow_env, false, &mut templ_errors);
+            let identifier = template(
+                m.get("identifier").unwrap_or(&Value::Null),
+                "port.entity.mappings.identifier",
+                allow_env,
+                false,
+                &mut Vec::new(),
+            );
+            let blueprint = template(
+                m.get("blueprint").unwrap_or(&Value::Null),
+                "port.entity.mappings.blueprint",
+                allow_env,
+                false,
+                &mut Vec::new(),
+            );
+            errors.extend(templ_errors.into_iter().map(|(field, e)| format!("{}: {e}", at(&field))));
+            if let (Some(selector), Some(items)) = (selector, items.map_or(Some(None), |p| p.map(Some))) {
+                compiled.push(Compiled {
+                    selector,
+                    identifier,
+                    blueprint,
+                    whole,
+                    items_to_parse_path: r.port.items_to_parse.as_deref().and_then(simple_path),
+                    items_to_parse: items,
+                    items_name: r.port.items_to_parse_name.clone().unwrap_or_else(|| "item".into()),
+                    top_level_transform: r.port.items_to_parse_top_level_transform.unwrap_or(true),
+                });
+            }
+        }
+        if errors.is_empty() { Ok(Self { config, compiled }) } else { Err(Error::Mapping(errors.join("\n"))) }
+    }
+
+    /// The config as written.
+    pub fn config(&self) -> &PortAppConfig {
+        &self.config
+    }
+
+    /// The resources of a kind, with their index.
+    pub fn resources_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (usize, &'a ResourceConfig)> + 'a {
+        self.config.resources.iter().enumerate().filter(move |(_, r)| r.kind == kind)
+    }
+
+    /// Maps raw items of every resource of `kind` (what `register_raw` and `ocean map` do).
+    pub fn map_items(&self, kind: &str, updated: &[Value], deleted: &[Value]) -> Changes {
+        let results: Vec<(usize, &[Value], &[Value])> =
+            self.resources_of(kind).map(|(i, _)| (i, updated, deleted)).collect();
+        self.map_results(&results)
+    }
+
+    /// Maps the results of one event, `(resource index, updated, deleted)` per successful call, into the
+    /// upsert and delete sets as the reference computes them, plus deletes of deleted items that fail the
+    /// selector when their identifier can be computed.
+    pub fn map_results(&self, results: &[(usize, &[Value], &[Value])]) -> Changes {
+        let mut upserts = Vec::new();
+        let mut deletes = Vec::new();
+        for (index, updated, deleted) in results {
+            let Some(c) = self.compiled.get(*index) else { continue };
+            for item in self.expand(c, updated) {
+                match self.map_one(c, &item) {
+                    Some((true, e)) => upserts.push(e),
+                    Some((false, e)) => deletes.extend(entity_ref(&e)),
+                    None => {}
+                }
+            }
+            for item in self.expand(c, deleted) {
+                if let Some((_, e)) = self.map_one(c, &item) {
+                    deletes.extend(entity_ref(&e));
+                }
+            }
+        }
+        let kept: HashSet<(String, String)> =
+            upserts.iter().filter_map(|e: &Entity| e.id_str().map(|id| (e.blueprint.clone(), id.to_owned()))).collect();
+        let mut seen = HashSet::new();
+        deletes.retain(|d: &EntityRef| {
+            !kept.contains(&(d.blueprint.clone(), d.identifier.clone())) && seen.insert(d.clone())
+        });
+        Changes {
+            upserts,
+            deletes,
+            merge: self.config.enable_merge_entity,
+            delete_dependents: self.config.delete_dependent_entities,
+            create_missing_related: self.config.create_missing_related_entities,
+        }
+    }
+
+    fn expand(&self, c: &Compiled, items: &[Value]) -> Vec<Val> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let v = jq::to_val(item);
+            let Some(p) = &c.items_to_parse else {
+                out.push(v);
+                continue;
+            };
+            let elements = match p.first_val(v) {
+                Ok(Some(arr)) => match jq::from_val(&arr) {
+                    Value::Array(a) => a,
+                    _ => {
+                        tracing::warn!(expr = p.source(), "itemsToParse did not yield an array; item skipped");
+                        continue;
+                    }
+                },
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(expr = p.source(), error = %e, "itemsToParse failed; item skipped");
+                    continue;
+                }
+            };
+            let mut base = item.clone();
+            if c.top_level_transform
+                && let Some(path) = &c.items_to_parse_path
+            {
+                remove_path(&mut base, path);
+            }
+            for el in elements {
+                let mut merged = base.clone();
+                if let Value::Object(m) = &mut merged {
+                    m.insert(c.items_name.clone(), el);
+                }
+                out.push(jq::to_val(&merged));
+            }
+        }
+        out
+    }
+
+    /// `Some((passed selector, entity))`, or `None` when the item cannot give an entity.
+    fn map_one(&self, c: &Compiled, item: &Val) -> Option<(bool, Entity)> {
+        let passed = match c.selector.first_val(item.clone()) {
+            Ok(Some(Val::Bool(b))) => b,
+            Ok(other) => {
+                tracing::warn!(query = c.selector.source(), output = ?other.map(|v| jq::from_val(&v)), "selector did not yield a boolean; item skipped");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(query = c.selector.source(), error = %e, "selector failed; item skipped");
+                return None;
+            }
+        };
+        if !passed {
+            let identifier = eval(&c.identifier, item);
+            let blueprint = eval(&c.blueprint, item);
+            let entity = Entity {
+                identifier,
+                title: Value::Null,
+                blueprint: blueprint.as_str().unwrap_or_default().to_owned(),
+                icon: Value::Null,
+                team: Value::Null,
+                properties: Map::new(),
+                relations: Map::new(),
+            };
+            return valid(entity).map(|e| (false, e));
+        }
+        let Value::Object(mut m) = eval(&c.whole, item) else { return None };
+        let entity = Entity {
+            identifier: m.remove("identifier").unwrap_or(Value::Null),
+            title: m.remove("title").unwrap_or(Value::Null),
+            blueprint: m.remove("blueprint").and_then(|b| b.as_str().map(str::to_owned)).unwrap_or_default(),
+            icon: m.remove("icon").unwrap_or(Value::Null),
+            team: m.remove("team").unwrap_or(Value::Null),
+            properties: match m.remove("properties") {
+                Some(Value::Object(p)) => p,
+                _ => Map::new(),
+            },
+            relations: match m.remove("relations") {
+                Some(Value::Object(r)) => r,
+                _ => Map::new(),
+            },
+        };
+        valid(entity).map(|e| (true, e))
+    }
+}
+
+fn valid(e: Entity) -> Option<Entity> {
+    let has_id = match &e.identifier {
+        Value::String(s) => !s.is_empty(),
+        Value::Object(_) => true,
+        _ => false,
+    };
+    if has_id && !e.blueprint.is_empty() {
+        Some(e)
+    } else {
+        tracing::warn!(identifier = %e.identifier, blueprint = %e.blueprint, "entity without identifier or blueprint dropped");
+        None
+    }
+}
+
+fn entity_ref(e: &Entity) -> Option<EntityRef> {
+    e.id_str().map(|id| EntityRef { blueprint: e.blueprint.clone(), identifier: id.to_owned() })
+}
+
+fn eval(t: &Template, item: &Val) -> Value {
+    match t {
+        Template::Literal(v) => v.clone(),
+        Template::Jq(p) => match p.first_val(item.clone()) {
+            Ok(Some(v)) => jq::from_val(&v),
+            Ok(None) => Value::Null,
+            Err(e) => {
+                tracing::warn!(expr = p.source(), error = %e, "mapping expression failed; null used");
+                Value::Null
+            }
+        },
+        Template::Object(fields) => Value::Object(fields.iter().map(|(k, t)| (k.clone(), eval(t, item))).collect()),
+        Template::Array(items) => Value::Array(items.iter().map(|t| eval(t, item)).collect()),
+    }
+}
+
+/// Compiles a mapping template; in search queries `combinator`, `property` and `operator` are literal.
+fn template(v: &Value, field: &str, allow_env: bool, literal: bool, errors: &mut Vec<(String, JqError)>) -> Template {
+    match v {
+        Value::String(s) if literal => Template::Literal(Value::String(s.clone())),
+        Value::String(code) => match Program::compile(code, allow_env) {
+            Ok(p) => Template::Jq(p),
+            Err(e) => {
+                errors.push((
+                    field.to_owned(),
+                    JqError { message: format!("{} in `{code}`", e.message), offset: e.offset },
+                ));
+                Template::Literal(Value::Null)
+            }
+        },
+        Value::Object(m) => {
+            let search = m.contains_key("combinator") && m.contains_key("rules");
+            Template::Object(
+                m.iter()
+                    .map(|(k, v)| {
+                        let lit = (search && k == "combinator") || (!search && literal_rule_key(m, k));
+                        (k.clone(), template(v, &format!("{field}.{k}"), allow_env, lit, errors))
+                    })
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Template::Array(
+            a.iter()
+                .enumerate()
+                .map(|(i, v)| template(v, &format!("{field}[{i}]"), allow_env, false, errors))
+                .collect(),
+        ),
+        other => Template::Literal(other.clone()),
+    }
+}
+
+/// In a search rule (`{property, operator, value}`), only `value` is jq.
+fn literal_rule_key(m: &Map<String, Value>, k: &str) -> bool {
+    m.contains_key("operator") && m.contains_key("value") && (k == "property" || k == "operator")
+}
+
+/// `.a.b` → `["a", "b"]`, for removing the source array of `itemsToParse`.
+fn simple_path(code: &str) -> Option<Vec<String>> {
+    let code = code.trim();
+    let rest = code.strip_prefix('.')?;
+    let parts: Vec<String> = rest.split('.').map(str::to_owned).collect();
+    parts
+        .iter()
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-'))
+        .then_some(parts)
+}
+
+fn remove_path(v: &mut Value, path: &[String]) {
+    let Some((last, init)) = path.split_last() else { return };
+    let mut cur = v;
+    for p in init {
+        match cur.get_mut(p) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    if let Value::Object(m) = cur {
+        m.remove(last);
+    }
+}

@@ -1,0 +1,146 @@
+//! jq's regular-expression primitives on `fancy-regex`, which supports look-around as libjq's Oniguruma
+//! does (real Port mappings use `(?=...)`). They replace jaq's own `matches`, `split_matches` and `split_`,
+//! on which `test`, `match`, `capture`, `scan`, `split`, `sub` and `gsub` are defined.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use jaq_core::native::{Fun, bome, run, v};
+use jaq_core::{Cv, Error, ValR, data};
+use jaq_json::Val;
+
+type D = data::JustLut<Val>;
+
+pub(super) const REPLACED: [&str; 3] = ["matches", "split_matches", "split_"];
+
+pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
+    [
+        run(("matches", v(2), |cv| bome(apply(false, true, cv)))),
+        run(("split_matches", v(2), |cv| bome(apply(true, true, cv)))),
+        run(("split_", v(2), |cv| bome(apply(true, false, cv)))),
+    ]
+    .into_iter()
+}
+
+#[derive(Clone, Copy, Default)]
+struct Flags {
+    global: bool,
+    ignore_empty: bool,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<(String, String), fancy_regex::Regex>> = RefCell::new(HashMap::new());
+}
+
+fn compile(re: &str, flags: &str) -> Result<(fancy_regex::Regex, Flags), String> {
+    let mut f = Flags::default();
+    let mut builder_flags = String::new();
+    for c in flags.chars() {
+        match c {
+            'g' => f.global = true,
+            'n' => f.ignore_empty = true,
+            'i' => builder_flags.push('i'),
+            'x' => builder_flags.push('x'),
+            's' => builder_flags.push('s'),
+            'm' | 'p' => builder_flags.push('s'),
+            'l' => {}
+            other => return Err(format!("{other} is not a valid modifier string")),
+        }
+    }
+    let key = (re.to_owned(), builder_flags.clone());
+    if let Some(r) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return Ok((r, f));
+    }
+    let pattern = if builder_flags.is_empty() { re.to_owned() } else { format!("(?{builder_flags}){re}") };
+    let r = fancy_regex::Regex::new(&pattern).map_err(|e| format!("{re} (at offset 0) is not a valid regex: {e}"))?;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 4096 {
+            c.clear();
+        }
+        c.insert(key, r.clone());
+    });
+    Ok((r, f))
+}
+
+fn text(v: &Val) -> Option<&[u8]> {
+    match v {
+        Val::TStr(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn apply(split: bool, matches: bool, mut cv: Cv<'_, D>) -> ValR<Val> {
+    let flags = cv.0.pop_var();
+    let re = cv.0.pop_var();
+    let input =
+        text(&cv.1).ok_or_else(|| Error::str(format_args!("{} cannot be matched, as it is not a string", cv.1)))?;
+    let input = std::str::from_utf8(input).map_err(|_| Error::str("invalid UTF-8"))?;
+    let re = text(&re).and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| Error::str("regex must be a string"))?;
+    let flags = match &flags {
+        Val::Null => "",
+        other => {
+            text(other).and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| Error::str("flags must be a string"))?
+        }
+    };
+    let (regex, f) = compile(re, flags).map_err(Error::str)?;
+    let names: Vec<Option<&str>> = regex.capture_names().collect();
+    let char_of = |byte: usize| input[..byte].chars().count() as isize;
+    let s = |t: &str| Val::utf8_str(t.to_owned().into_bytes());
+    let mut out = Vec::new();
+    let mut last = 0;
+    let mut start = 0;
+    while start <= input.len() {
+        let caps = match regex.captures_from_pos(input, start) {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => return Err(Error::str(format_args!("regex error: {e}"))),
+        };
+        let Some(whole) = caps.get(0) else { break };
+        let empty = whole.start() == whole.end();
+        if !(f.ignore_empty && empty) {
+            if split {
+                out.push(s(&input[last..whole.start()]));
+                last = whole.end();
+            }
+            if matches {
+                let mut groups = Vec::with_capacity(names.len());
+                for (i, name) in names.iter().enumerate() {
+                    let mut obj = jaq_json::Map::default();
+                    match caps.get(i) {
+                        Some(m) => {
+                            obj.insert(s("offset"), Val::from(char_of(m.start())));
+                            obj.insert(s("length"), Val::from(m.as_str().chars().count() as isize));
+                            obj.insert(s("string"), s(m.as_str()));
+                        }
+                        None => {
+                            obj.insert(s("offset"), Val::from(-1isize));
+                            obj.insert(s("length"), Val::from(0isize));
+                            obj.insert(s("string"), Val::Null);
+                        }
+                    }
+                    if let Some(n) = name {
+                        obj.insert(s("name"), s(n));
+                    }
+                    groups.push(Val::obj(obj));
+                }
+                out.push(groups.into_iter().collect());
+            }
+        }
+        if !f.global {
+            break;
+        }
+        start = if empty {
+            match input[whole.end()..].chars().next() {
+                Some(c) => whole.end() + c.len_utf8(),
+                None => input.len() + 1,
+            }
+        } else {
+            whole.end()
+        };
+    }
+    if split {
+        out.push(s(&input[last.min(input.len())..]));
+    }
+    Ok(out.into_iter().collect())
+}

@@ -1,0 +1,225 @@
+//! Registration: processors, start hooks and legacy routes, collected from the macros or given explicitly.
+
+use std::sync::Arc;
+
+use actix_web::web::ServiceConfig;
+
+use crate::auth::Auth;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::processor::{BoxFuture, DynProcessor, WebhookProcessor};
+
+type Factory = Arc<dyn Fn(&Context) -> Result<Arc<dyn DynProcessor>> + Send + Sync>;
+
+/// How a processor authenticates requests. Authentication is never implicit.
+#[derive(Clone)]
+pub(crate) enum AuthMode {
+    /// The processor's own `authenticate` (whose default rejects every request).
+    Processor,
+    /// Built-in verifiers, then the processor's own `authenticate` when `also_custom` is set.
+    Verifiers { specs: Vec<Auth>, also_custom: bool },
+    /// Explicitly unauthenticated; warned about at every start.
+    None,
+}
+
+/// A processor registration: its path, how to build it, how it authenticates, how its events are grouped.
+///
+/// This is what `#[ocean::webhook_processor]` expands to; it can be used directly to write an integration
+/// without macros.
+///
+/// ```
+/// use ocean::{Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults, WebhookProcessor};
+///
+/// #[derive(Default)]
+/// struct Issues;
+/// impl WebhookProcessor for Issues {
+///     async fn get_matching_kinds(&self, _e: &WebhookEvent) -> Vec<String> { vec!["issue".into()] }
+///     async fn handle_event(&self, e: &WebhookEvent, _r: &ResourceConfig)
+///         -> Result<WebhookEventRawResults, ProcessorError> {
+///         Ok(WebhookEventRawResults::upsert([e.payload["issue"].clone()]))
+///     }
+/// }
+///
+/// let p = Processor::of::<Issues>("/webhook")
+///     .auth(ocean::auth::github().secret("webhook_secret"))
+///     .group_by(".issue.id");
+/// assert_eq!(p.path(), "/webhook");
+/// ```
+#[derive(Clone)]
+pub struct Processor {
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) factory: Factory,
+    pub(crate) auth: AuthMode,
+    pub(crate) insecure: bool,
+    pub(crate) group_by: Option<String>,
+}
+
+impl Processor {
+    /// A processor built from its `Default` value.
+    pub fn of<T: WebhookProcessor + Default>(path: &str) -> Self {
+        Self::new(path, |_| Ok(T::default()))
+    }
+
+    /// A processor built at start-up by `init`, which can read the integration config.
+    pub fn new<T, F>(path: &str, init: F) -> Self
+    where
+        T: WebhookProcessor,
+        F: Fn(&Context) -> Result<T> + Send + Sync + 'static,
+    {
+        let factory: Factory = Arc::new(move |ctx| Ok(Arc::new(init(ctx)?) as Arc<dyn DynProcessor>));
+        Self {
+            name: std::any::type_name::<T>().rsplit("::").next().unwrap_or("processor").to_owned(),
+            path: path.to_owned(),
+            factory,
+            auth: AuthMode::Processor,
+            insecure: false,
+            group_by: None,
+        }
+    }
+
+    /// The registered path (relative to `/integration`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The processor's name in logs and metrics (default: its type name).
+    #[must_use]
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
+    }
+
+    /// Authenticates with a built-in verifier (several calls accept any of them).
+    #[must_use]
+    pub fn auth(mut self, spec: Auth) -> Self {
+        match &mut self.auth {
+            AuthMode::Verifiers { specs, .. } => specs.push(spec),
+            _ => self.auth = AuthMode::Verifiers { specs: vec![spec], also_custom: false },
+        }
+        self
+    }
+
+    /// Also runs the processor's own `authenticate` after the built-in verifiers.
+    #[must_use]
+    pub fn with_custom_auth(mut self) -> Self {
+        if let AuthMode::Verifiers { also_custom, .. } = &mut self.auth {
+            *also_custom = true;
+        }
+        self
+    }
+
+    /// Accepts requests without authentication. Warned about at every start.
+    #[must_use]
+    pub fn no_auth(mut self) -> Self {
+        self.auth = AuthMode::None;
+        self
+    }
+
+    /// Lets start-up proceed when a verifier's secret is not configured; the verifier is then skipped, loudly.
+    #[must_use]
+    pub fn insecure(mut self) -> Self {
+        self.insecure = true;
+        self
+    }
+
+    /// Groups events for ordering by a jq expression over the payload (for example `.issue.id`).
+    #[must_use]
+    pub fn group_by(mut self, jq: &str) -> Self {
+        self.group_by = Some(jq.to_owned());
+        self
+    }
+}
+
+/// A start hook: runs once the server is listening. Its error is logged and never stops the process.
+#[derive(Clone)]
+pub struct OnStart {
+    pub(crate) name: String,
+    pub(crate) run: Arc<dyn Fn(Context) -> BoxFuture<'static, Result<()>> + Send + Sync>,
+}
+
+impl OnStart {
+    /// A start hook from an async function.
+    ///
+    /// ```
+    /// let hook = ocean::OnStart::new("register_webhook", |ctx: ocean::Context| async move {
+    ///     let _url = ctx.webhook_url("/webhook");
+    ///     Ok::<(), std::io::Error>(())
+    /// });
+    /// ```
+    pub fn new<F, Fut, E>(name: &str, f: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let f = Arc::new(f);
+        Self {
+            name: name.to_owned(),
+            run: Arc::new(move |ctx| {
+                let fut = f(ctx);
+                Box::pin(async move { fut.await.map_err(Error::other) })
+            }),
+        }
+    }
+}
+
+/// A legacy direct route: a plain actix-web handler mounted under `/integration`, run inside the request.
+#[derive(Clone)]
+pub struct Route {
+    pub(crate) name: String,
+    pub(crate) configure: Arc<dyn Fn(&mut ServiceConfig) + Send + Sync>,
+}
+
+impl Route {
+    /// A route for `method` on `path` (relative to `/integration`) served by an actix-web handler.
+    ///
+    /// ```
+    /// use ocean::actix_web::{HttpResponse, http::Method};
+    /// async fn hook(body: ocean::actix_web::web::Json<serde_json::Value>) -> HttpResponse {
+    ///     HttpResponse::Ok().finish()
+    /// }
+    /// let route = ocean::Route::new(Method::POST, "/legacy", hook);
+    /// ```
+    pub fn new<H, Args>(method: actix_web::http::Method, path: &str, handler: H) -> Self
+    where
+        H: actix_web::Handler<Args> + Send + Sync,
+        Args: actix_web::FromRequest + 'static,
+        H::Output: actix_web::Responder + 'static,
+    {
+        let path = path.to_owned();
+        let name = format!("{method} {path}");
+        Self {
+            name,
+            configure: Arc::new(move |cfg: &mut ServiceConfig| {
+                cfg.route(&path, actix_web::web::method(method.clone()).to(handler.clone()));
+            }),
+        }
+    }
+}
+
+/// An item registered by a macro, collected at start-up.
+#[doc(hidden)]
+pub enum Registered {
+    Processor(fn() -> Processor),
+    OnStart(fn() -> OnStart),
+    Route(fn() -> Route),
+}
+
+inventory::collect!(Registered);
+
+/// Everything registered by the macros in the program, sorted by name for a stable order.
+pub(crate) fn discovered() -> (Vec<Processor>, Vec<OnStart>, Vec<Route>) {
+    let (mut p, mut s, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for item in inventory::iter::<Registered> {
+        match item {
+            Registered::Processor(f) => p.push(f()),
+            Registered::OnStart(f) => s.push(f()),
+            Registered::Route(f) => r.push(f()),
+        }
+    }
+    p.sort_by(|a: &Processor, b| (&a.path, &a.name).cmp(&(&b.path, &b.name)));
+    s.sort_by(|a: &OnStart, b| a.name.cmp(&b.name));
+    r.sort_by(|a: &Route, b| a.name.cmp(&b.name));
+    (p, s, r)
+}

@@ -1,0 +1,151 @@
+//! The embedded local catalog: entities with Port's semantics in a redb file under the state directory.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde_json::{Map, Value};
+
+use super::{Sink, SinkError};
+use crate::error::{Error, Result};
+use crate::mapping::{Changes, Entity};
+use crate::processor::BoxFuture;
+
+const ENTITIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entities");
+const SEP: char = '\u{1f}';
+
+/// The local catalog. Cheap to clone; survives restarts.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let catalog = ocean::sink::LocalCatalog::open(&dir.path().join("catalog.redb")).unwrap();
+/// assert!(catalog.list("githubIssue").unwrap().is_empty());
+/// ```
+#[derive(Clone)]
+pub struct LocalCatalog {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for LocalCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalCatalog")
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> Error {
+    Error::Storage(e.to_string())
+}
+
+impl LocalCatalog {
+    /// Opens (or creates) the catalog file.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let db = Database::create(path).map_err(|e| Error::Storage(format!("{}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(storage)?;
+        txn.open_table(ENTITIES).map_err(storage)?;
+        txn.commit().map_err(storage)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Every entity of a blueprint, ordered by identifier.
+    pub fn list(&self, blueprint: &str) -> Result<Vec<Value>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(ENTITIES).map_err(storage)?;
+        let start = format!("{blueprint}{SEP}");
+        let end = format!("{blueprint}{}", char::from_u32(SEP as u32 + 1).unwrap_or(SEP));
+        let mut out = Vec::new();
+        for row in table.range(start.as_str()..end.as_str()).map_err(storage)? {
+            let (_, v) = row.map_err(storage)?;
+            out.push(serde_json::from_slice(v.value()).map_err(storage)?);
+        }
+        Ok(out)
+    }
+
+    /// One entity, as Port shows it.
+    pub fn get(&self, blueprint: &str, identifier: &str) -> Result<Option<Value>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(ENTITIES).map_err(storage)?;
+        let key = format!("{blueprint}{SEP}{identifier}");
+        match table.get(key.as_str()).map_err(storage)? {
+            Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(storage)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Number of entities of every blueprint.
+    pub fn count(&self) -> Result<u64> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(ENTITIES).map_err(storage)?;
+        table.len().map_err(storage)
+    }
+
+    /// Applies changes in one durable transaction.
+    pub fn apply_blocking(&self, changes: &Changes) -> Result<()> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        {
+            let mut table = txn.open_table(ENTITIES).map_err(storage)?;
+            for e in &changes.upserts {
+                let Some(id) = e.id_str() else {
+                    tracing::warn!(blueprint = %e.blueprint, "search-query identifiers need Port; entity skipped in the local catalog");
+                    continue;
+                };
+                let key = format!("{}{SEP}{id}", e.blueprint);
+                let existing: Option<Value> = match table.get(key.as_str()).map_err(storage)? {
+                    Some(v) => serde_json::from_slice(v.value()).ok(),
+                    None => None,
+                };
+                let doc = to_doc(e, id, existing.filter(|_| changes.merge));
+                let bytes = serde_json::to_vec(&doc).map_err(storage)?;
+                table.insert(key.as_str(), bytes.as_slice()).map_err(storage)?;
+            }
+            for d in &changes.deletes {
+                let key = format!("{}{SEP}{}", d.blueprint, d.identifier);
+                table.remove(key.as_str()).map_err(storage)?;
+            }
+        }
+        txn.commit().map_err(storage)
+    }
+}
+
+/// Port's entity shape; with merge, properties and relations are merged into the existing ones.
+fn to_doc(e: &Entity, id: &str, existing: Option<Value>) -> Value {
+    let (mut props, mut rels) = match existing {
+        Some(Value::Object(mut old)) => (
+            match old.remove("properties") {
+                Some(Value::Object(p)) => p,
+                _ => Map::new(),
+            },
+            match old.remove("relations") {
+                Some(Value::Object(r)) => r,
+                _ => Map::new(),
+            },
+        ),
+        _ => (Map::new(), Map::new()),
+    };
+    props.extend(e.properties.clone());
+    rels.extend(e.relations.clone());
+    serde_json::json!({
+        "identifier": id,
+        "title": e.title,
+        "blueprint": e.blueprint,
+        "icon": e.icon,
+        "team": e.team,
+        "properties": props,
+        "relations": rels,
+    })
+}
+
+impl Sink for LocalCatalog {
+    fn apply<'a>(&'a self, changes: &'a Changes) -> BoxFuture<'a, Result<(), SinkError>> {
+        let this = self.clone();
+        let changes = changes.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.apply_blocking(&changes))
+                .await
+                .map_err(|e| SinkError(e.to_string()))?
+                .map_err(|e| SinkError(e.to_string()))
+        })
+    }
+}

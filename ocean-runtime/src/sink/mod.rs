@@ -1,0 +1,23 @@
+//! Sinks: where mapped entities land. The embedded local catalog by default, Port's API in production.
+
+mod local;
+
+pub use local::LocalCatalog;
+
+use crate::mapping::Changes;
+use crate::processor::BoxFuture;
+
+/// Why applying changes failed. The event stays queued and is retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SinkError(pub String);
+
+/// Applies one event's upserts and deletes.
+pub trait Sink: Send + Sync + 'static {
+    /// Applies the changes atomically where the sink allows it.
+    fn apply<'a>(&'a self, changes: &'a Changes) -> BoxFuture<'a, Result<(), SinkError>>;
+    /// Whether the sink can take writes now.
+    fn ready(&self) -> bool {
+        true
+    }
+}

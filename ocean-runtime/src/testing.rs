@@ -1,0 +1,117 @@
+//! The authors' testing kit: start an integration in-process on the local catalog, send signed events,
+//! wait until they are processed, read the entities.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::auth::{Algorithm, sign};
+use crate::config::Settings;
+use crate::{Integration, RunningIntegration};
+
+/// An integration running on loopback with its own state directory.
+pub struct TestIntegration {
+    running: Option<RunningIntegration>,
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The HTTP client used to talk to it.
+    pub client: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+    /// The state directory.
+    pub state_dir: PathBuf,
+}
+
+/// Settings for a test: loopback, a free port, a fresh state directory, few workers.
+pub fn test_settings(state_dir: &std::path::Path) -> Settings {
+    let mut s = Settings::default();
+    s.http.port = 0;
+    s.http.workers = Some(1);
+    s.state_dir = state_dir.to_owned();
+    s.event_workers_count = 8;
+    s.max_wait_seconds_before_shutdown = 5.0;
+    s
+}
+
+impl TestIntegration {
+    /// Starts `integration` with [`test_settings`] adjusted by `adjust`.
+    pub async fn start_with(integration: Integration, adjust: impl FnOnce(&mut Settings)) -> crate::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut settings = test_settings(dir.path());
+        adjust(&mut settings);
+        let state_dir = settings.state_dir.clone();
+        let running = integration.start(settings).await?;
+        Ok(Self {
+            base_url: format!("http://{}", running.addr()),
+            running: Some(running),
+            client: reqwest::Client::new(),
+            _dir: Some(dir),
+            state_dir,
+        })
+    }
+
+    /// Starts `integration` with [`test_settings`].
+    pub async fn start(integration: Integration) -> crate::Result<Self> {
+        Self::start_with(integration, |_| {}).await
+    }
+
+    /// The running integration.
+    pub fn running(&self) -> &RunningIntegration {
+        self.running.as_ref().expect("running until shut down")
+    }
+
+    /// POSTs a JSON body with headers to `/integration{path}`.
+    pub async fn post(&self, path: &str, body: &[u8], headers: &[(&str, String)]) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}/integration{path}", self.base_url))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        req.send().await.expect("request to the test integration")
+    }
+
+    /// POSTs a GitHub event signed with `secret`.
+    pub async fn send_github(&self, path: &str, event: &str, body: &[u8], secret: &str) -> reqwest::Response {
+        let sig = format!("sha256={}", hex::encode(sign(Algorithm::Sha256, secret.as_bytes(), &[body])));
+        let delivery = uuid::Uuid::new_v4().to_string();
+        self.post(
+            path,
+            body,
+            &[("x-github-event", event.to_owned()), ("x-hub-signature-256", sig), ("x-github-delivery", delivery)],
+        )
+        .await
+    }
+
+    /// Waits until the queue is empty (every accepted event processed or failed).
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.running().queued() == 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    /// One entity from the local catalog.
+    pub fn entity(&self, blueprint: &str, identifier: &str) -> Option<Value> {
+        self.running().catalog()?.get(blueprint, identifier).ok().flatten()
+    }
+
+    /// Every entity of a blueprint from the local catalog.
+    pub fn entities(&self, blueprint: &str) -> Vec<Value> {
+        self.running().catalog().and_then(|c| c.list(blueprint).ok()).unwrap_or_default()
+    }
+
+    /// Shuts down gracefully; returns the number of events left unprocessed.
+    pub async fn shutdown(mut self) -> usize {
+        match self.running.take() {
+            Some(r) => r.shutdown().await,
+            None => 0,
+        }
+    }
+}

@@ -1,0 +1,6 @@
+#[ocean::on_start]
+fn hello() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}

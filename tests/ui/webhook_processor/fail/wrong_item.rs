@@ -1,0 +1,4 @@
+#[ocean::webhook_processor(path = "/webhook", kinds = ["issue"], auth = none)]
+struct P;
+
+fn main() {}
