@@ -1,7 +1,7 @@
 //! The embedded local catalog: entities with Port's semantics in a redb file under the state directory.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde_json::{Map, Value};
@@ -37,16 +37,28 @@ fn storage(e: impl std::fmt::Display) -> Error {
 }
 
 impl LocalCatalog {
-    /// Opens (or creates) the catalog file.
+    /// Opens (or creates) the catalog file. A file already open in this process is shared, not reopened.
     pub fn open(path: &Path) -> Result<Self> {
+        static OPEN: Mutex<Vec<(PathBuf, Weak<Database>)>> = Mutex::new(Vec::new());
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
+        }
+        let key =
+            path.parent().and_then(|d| d.canonicalize().ok()).map(|d| d.join(path.file_name().unwrap_or_default()));
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(db) = open.iter().find(|(p, _)| Some(p) == key.as_ref()).and_then(|(_, w)| w.upgrade()) {
+            return Ok(Self { db });
         }
         let db = Database::create(path).map_err(|e| Error::Storage(format!("{}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(ENTITIES).map_err(storage)?;
         txn.commit().map_err(storage)?;
-        Ok(Self { db: Arc::new(db) })
+        let db = Arc::new(db);
+        if let Some(k) = key {
+            open.push((k, Arc::downgrade(&db)));
+        }
+        Ok(Self { db })
     }
 
     /// Every entity of a blueprint, ordered by identifier.
