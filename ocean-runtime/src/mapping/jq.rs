@@ -5,7 +5,7 @@ use jaq_core::{Compiler, Ctx, Vars, data};
 use jaq_json::Val;
 use serde_json::Value;
 
-use super::regex;
+use super::{compat, regex};
 
 type D = data::JustLut<Val>;
 
@@ -106,8 +106,9 @@ impl Program {
         })?;
         let funs = jaq_core::funs()
             .chain(jaq_std::funs().filter(|(name, _, _)| !regex::REPLACED.contains(name)))
-            .chain(jaq_json::funs())
-            .chain(regex::funs());
+            .chain(jaq_json::funs().filter(|(name, _, _)| !compat::REPLACED.contains(name)))
+            .chain(regex::funs())
+            .chain(compat::funs());
         let filter = Compiler::default().with_funs(funs).compile(modules).map_err(|errs| {
             let first = errs.into_iter().flat_map(|(_, es)| es).next();
             match first {

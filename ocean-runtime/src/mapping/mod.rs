@@ -1,6 +1,7 @@
 //! Mapping: raw objects to catalog entities with the jq programs of the Port app config, compiled once
 //! per config version.
 
+mod compat;
 mod jq;
 mod model;
 mod regex;
@@ -304,6 +305,8 @@ fn eval(t: &Template, item: &Val) -> Value {
 fn template(v: &Value, field: &str, allow_env: bool, literal: bool, errors: &mut Vec<(String, JqError)>) -> Template {
     match v {
         Value::String(s) if literal => Template::Literal(Value::String(s.clone())),
+        // `file://` and `search://` leaves are resolved by integrations (GitLab, for example), not by jq.
+        Value::String(s) if is_integration_reference(s) => Template::Literal(Value::Null),
         Value::String(code) => match Program::compile(code, allow_env) {
             Ok(p) => Template::Jq(p),
             Err(e) => {
@@ -333,6 +336,12 @@ fn template(v: &Value, field: &str, allow_env: bool, literal: bool, errors: &mut
         ),
         other => Template::Literal(other.clone()),
     }
+}
+
+/// Whether a mapping leaf is an integration-specific reference rather than a jq program.
+pub fn is_integration_reference(leaf: &str) -> bool {
+    let l = leaf.trim_start();
+    l.starts_with("file://") || l.starts_with("search://")
 }
 
 /// In a search rule (`{property, operator, value}`), only `value` is jq.
