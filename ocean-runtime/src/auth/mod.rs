@@ -260,7 +260,9 @@ impl Verifier {
             Scheme::HubSignature => schemes::prefixed_hex(keys, body, headers, "x-hub-signature", a.algorithm),
             Scheme::Gitlab => {
                 if headers.get("webhook-signature").is_some() {
-                    schemes::standard(keys, body, headers, now, a.tolerance)
+                    // Signing tokens are `whsec_` keys; the shared token of older hooks is not.
+                    let signing: Vec<Vec<u8>> = keys.iter().map(|k| schemes::signing_key(k)).collect();
+                    schemes::standard(&signing, body, headers, now, a.tolerance)
                 } else {
                     schemes::token(keys, headers, "x-gitlab-token")
                 }

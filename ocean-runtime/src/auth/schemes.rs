@@ -26,6 +26,14 @@ pub(super) fn key_bytes(scheme: Scheme, secret: &str) -> Result<Vec<u8>, String>
     }
 }
 
+/// A GitLab signing token as key bytes: base64 after `whsec_`, the raw bytes otherwise.
+pub(super) fn signing_key(raw: &[u8]) -> Vec<u8> {
+    match raw.strip_prefix(b"whsec_") {
+        Some(rest) => B64.decode(rest).unwrap_or_else(|_| raw.to_vec()),
+        None => raw.to_vec(),
+    }
+}
+
 fn header<'h>(headers: &'h Headers, name: &'static str) -> Result<&'h str, AuthError> {
     headers.get(name).ok_or(AuthError::MissingHeader(name))
 }
