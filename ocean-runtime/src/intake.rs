@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::event::{Headers, WebhookEvent};
 use crate::metrics as m;
-use crate::queue::{QueueError, QueuedEvent};
+use crate::queue::{Pushed, QueueError, QueuedEvent};
 use crate::runtime::Runtime;
 
 /// The processor path a route serves (index into `Runtime::paths`).
@@ -120,9 +120,16 @@ pub(crate) async fn handle(
             None => p.processor.group_key(&event),
         }
     });
+    let delivery =
+        accepted.iter().find_map(|&pi| rt.processors[pi].dedup.extract(&event)).map(|id| format!("{path}:{id}"));
     let trace_id = event.trace_id.clone();
-    match rt.queue.push(QueuedEvent { event: Arc::new(event), processors: accepted }).await {
-        Ok(()) => {
+    match rt.queue.push(QueuedEvent::new(event, accepted), delivery).await {
+        Ok(Pushed::Duplicate) => {
+            metrics::counter!(m::DUPLICATES).increment(1);
+            info!(trace_id = %trace_id, path = %path, "duplicate delivery; not processed again");
+            reply(StatusCode::ACCEPTED, json!({"status": "duplicate", "trace_id": trace_id}))
+        }
+        Ok(Pushed::Queued) => {
             metrics::counter!(m::QUEUED).increment(1);
             info!(trace_id = %trace_id, path = %path, "queued");
             reply(StatusCode::ACCEPTED, json!({"status": "accepted", "trace_id": trace_id}))

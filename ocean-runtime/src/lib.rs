@@ -35,6 +35,8 @@ mod admin;
 pub mod auth;
 pub mod config;
 mod context;
+pub mod delivery;
+mod dlq;
 mod error;
 mod event;
 mod intake;
@@ -91,6 +93,7 @@ pub fn init_tracing() {
 pub mod __private {
     pub use crate::auth;
     pub use crate::context::Context;
+    pub use crate::delivery;
     pub use crate::error::ProcessorError;
     pub use crate::event::{WebhookEvent, WebhookEventRawResults};
     pub use crate::mapping::ResourceConfig;

@@ -27,6 +27,8 @@ pub(crate) fn handle() -> PrometheusHandle {
 pub(crate) const RECEIVED: &str = "ocean_events_received_total";
 pub(crate) const REJECTED: &str = "ocean_events_rejected_total";
 pub(crate) const IGNORED: &str = "ocean_events_ignored_total";
+pub(crate) const DUPLICATES: &str = "ocean_events_duplicates_total";
+pub(crate) const DEAD_LETTERED: &str = "ocean_events_dead_lettered_total";
 pub(crate) const QUEUED: &str = "ocean_events_queued_total";
 pub(crate) const PROCESSED: &str = "ocean_events_processed_total";
 pub(crate) const FAILED: &str = "ocean_events_failed_total";

@@ -53,6 +53,7 @@ pub struct Processor {
     pub(crate) auth: AuthMode,
     pub(crate) insecure: bool,
     pub(crate) group_by: Option<String>,
+    pub(crate) dedup: Option<crate::delivery::DeliveryId>,
 }
 
 impl Processor {
@@ -75,6 +76,7 @@ impl Processor {
             auth: AuthMode::Processor,
             insecure: false,
             group_by: None,
+            dedup: None,
         }
     }
 
@@ -120,6 +122,13 @@ impl Processor {
     #[must_use]
     pub fn insecure(mut self) -> Self {
         self.insecure = true;
+        self
+    }
+
+    /// Where the delivery id is found, for deduplication (default: the verifier's provider).
+    #[must_use]
+    pub fn dedup(mut self, source: crate::delivery::DeliveryId) -> Self {
+        self.dedup = Some(source);
         self
     }
 

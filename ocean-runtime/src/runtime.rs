@@ -15,6 +15,8 @@ use crate::sink::{LocalCatalog, Sink};
 
 /// A processor as the runtime runs it.
 pub(crate) struct Running {
+    /// `path#name`: the processor's identity in the durable queue and the dead letters.
+    pub(crate) id: String,
     pub(crate) name: String,
     pub(crate) path: String,
     pub(crate) processor: Arc<dyn DynProcessor>,
@@ -22,6 +24,7 @@ pub(crate) struct Running {
     pub(crate) custom_auth: bool,
     pub(crate) unauthenticated: bool,
     pub(crate) group_by: Option<Program>,
+    pub(crate) dedup: crate::delivery::DeliveryId,
 }
 
 /// Everything the intake, the workers and the admin endpoints share.

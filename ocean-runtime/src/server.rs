@@ -14,7 +14,7 @@ use crate::config::{IntegrationSpec, Settings};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::mapping::{Mapping, Program};
-use crate::queue::{MemoryQueue, Queue};
+use crate::queue::{DurableQueue, MemoryQueue, Queue};
 use crate::registry::{AuthMode, OnStart, Processor, Route, discovered};
 use crate::runtime::{Running, Runtime};
 use crate::sink::{LocalCatalog, Sink};
@@ -145,11 +145,17 @@ impl Integration {
                 (Arc::new(c.clone()), Some(c))
             }
         };
+        let window = Duration::from_secs(settings.queue.dedup_window_seconds);
         let queue: Arc<dyn Queue> = match settings.queue.backend.as_str() {
-            "memory" => Arc::new(MemoryQueue::new(settings.queue.capacity)),
+            "memory" => Arc::new(MemoryQueue::with_window(settings.queue.capacity, window)),
+            "durable" => {
+                let names = processors.iter().map(|p| p.id.clone()).collect();
+                let path = settings.state_dir.join("queue.redb");
+                Arc::new(DurableQueue::open(&path, settings.queue.capacity, window, names)?)
+            }
             other => {
                 return Err(Error::Config(format!(
-                    "invalid setting `queue.backend` (OCEAN__QUEUE__BACKEND): unknown backend `{other}`; expected one of: `memory`"
+                    "invalid setting `queue.backend` (OCEAN__QUEUE__BACKEND): unknown backend `{other}`; expected one of: `durable`, `memory`"
                 )));
             }
         };
@@ -278,7 +284,23 @@ fn build_processors(specs: &[Processor], ctx: &Context) -> Result<Built> {
             None => None,
         };
         let index = running.len();
+        let id = format!("{}#{}", spec.path, spec.name);
+        if running.iter().any(|r: &Running| r.id == id) {
+            return Err(Error::Registration(format!(
+                "two processors are named `{}` on `{}`; give one another name",
+                spec.name, spec.path
+            )));
+        }
+        let dedup = match (&spec.dedup, &spec.auth) {
+            (Some(d), _) => d.clone(),
+            (None, AuthMode::Verifiers { specs, .. }) => {
+                specs.first().map_or(crate::delivery::none(), crate::auth::Auth::delivery_id)
+            }
+            (None, _) => crate::delivery::none(),
+        };
         running.push(Running {
+            id,
+            dedup,
             name: spec.name.clone(),
             path: spec.path.clone(),
             processor,
@@ -305,6 +327,7 @@ fn configure(cfg: &mut web::ServiceConfig, rt: &Arc<Runtime>, routes: &[Route]) 
         );
     }
     admin::configure(cfg, &prefix, rt.catalog.is_some());
+    crate::dlq::configure(cfg, &prefix);
     if !routes.is_empty() {
         let routes = routes.to_vec();
         cfg.service(

@@ -16,7 +16,7 @@ use crate::runtime::{Running, Runtime};
 
 enum Pair {
     Done(usize, WebhookEventRawResults),
-    Failed,
+    Failed { processor: String, error: String, attempts: u32 },
     Abandoned,
 }
 
@@ -67,13 +67,15 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
         if outcomes.iter().any(|o| matches!(o, Pair::Abandoned)) {
             return Outcome::Requeue;
         }
-        let done: Vec<(usize, WebhookEventRawResults)> = outcomes
-            .into_iter()
-            .filter_map(|o| match o {
-                Pair::Done(i, r) => Some((i, r)),
-                _ => None,
-            })
-            .collect();
+        let mut done: Vec<(usize, WebhookEventRawResults)> = Vec::new();
+        let mut failed: Vec<(String, String, u32)> = Vec::new();
+        for o in outcomes {
+            match o {
+                Pair::Done(i, r) => done.push((i, r)),
+                Pair::Failed { processor, error, attempts } => failed.push((processor, error, attempts)),
+                Pair::Abandoned => {}
+            }
+        }
         let inputs: Vec<(usize, &[serde_json::Value], &[serde_json::Value])> = done
             .iter()
             .map(|(i, r)| (*i, r.updated_raw_results.as_slice(), r.deleted_raw_results.as_slice()))
@@ -81,6 +83,15 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
         let changes = mapping.map_results(&inputs);
         if !changes.is_empty() && !apply(rt, &changes).await {
             return Outcome::Requeue;
+        }
+        if !failed.is_empty() {
+            let mut names: Vec<String> = failed.iter().map(|f| f.0.clone()).collect();
+            names.dedup();
+            let attempts = failed.iter().map(|f| f.2).max().unwrap_or(1);
+            let error = failed.iter().map(|f| format!("{}: {}", f.0, f.1)).collect::<Vec<_>>().join("; ");
+            rt.queue.dead_letter(item, names, error, attempts);
+            metrics::counter!(m::DEAD_LETTERED).increment(1);
+            warn!(failures = failed.len(), "dead-lettered; replay it from the admin API or `ocean dlq`");
         }
         metrics::counter!(m::PROCESSED).increment(1);
         metrics::counter!(m::UPSERTED).increment(changes.upserts.len() as u64);
@@ -162,7 +173,7 @@ async fn run_pair(
             Ok(Err((e, attempts))) => {
                 metrics::counter!(m::FAILED).increment(1);
                 error!(error = %e, attempts, "failed permanently");
-                Pair::Failed
+                Pair::Failed { processor: p.id.clone(), error: e.to_string(), attempts }
             }
             Err(_) => {
                 proc.cancel(ev).await;
@@ -170,7 +181,7 @@ async fn run_pair(
                 proc.on_error(ev, &e).await;
                 metrics::counter!(m::FAILED).increment(1);
                 error!(error = %e, "failed permanently; cancel() called");
-                Pair::Failed
+                Pair::Failed { processor: p.id.clone(), error: e.to_string(), attempts: 1 }
             }
         }
     }

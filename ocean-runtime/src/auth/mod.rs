@@ -198,6 +198,20 @@ impl Auth {
         self
     }
 
+    /// The provider's delivery-id source, shared with deduplication.
+    pub fn delivery_id(&self) -> crate::delivery::DeliveryId {
+        use crate::delivery as d;
+        match self.scheme {
+            Scheme::Github => d::github(),
+            Scheme::Gitlab => d::gitlab(),
+            Scheme::StandardWebhooks => d::standard_webhooks(),
+            Scheme::HubSignature => d::DeliveryId::Headers(vec!["x-atlassian-webhook-identifier", "x-request-uuid"]),
+            Scheme::Pagerduty => d::pagerduty(),
+            Scheme::Stripe => d::stripe(),
+            _ => d::none(),
+        }
+    }
+
     /// The scheme.
     pub fn scheme(&self) -> Scheme {
         self.scheme
@@ -276,6 +290,11 @@ impl Verifier {
             Scheme::Basic => schemes::basic(keys, headers),
         }
     }
+}
+
+/// Constant-time comparison of two tokens of any length.
+pub(crate) fn token_matches(expected: &[u8], given: &[u8]) -> bool {
+    sign::token_eq(expected, given)
 }
 
 pub(crate) fn header_of(a: &Auth) -> &str {

@@ -56,16 +56,26 @@ impl Default for PortSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct QueueSettings {
-    /// `OCEAN__QUEUE__BACKEND`: `memory`.
+    /// `OCEAN__QUEUE__BACKEND`: `durable` (default: persisted before acknowledgement) or `memory`.
     pub backend: String,
     /// Most events held at once before intake answers 503 (`OCEAN__QUEUE__CAPACITY`).
     pub capacity: usize,
+    /// How long a delivery id is remembered (`OCEAN__QUEUE__DEDUP_WINDOW_SECONDS`, default 72 hours).
+    pub dedup_window_seconds: u64,
 }
 
 impl Default for QueueSettings {
     fn default() -> Self {
-        Self { backend: "memory".into(), capacity: 100_000 }
+        Self { backend: "durable".into(), capacity: 100_000, dedup_window_seconds: 72 * 3600 }
     }
+}
+
+/// The admin API (dead letters).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AdminSettings {
+    /// Bearer token of `/admin/*` (`OCEAN__ADMIN__TOKEN`); the admin API is off without one. Never logged.
+    pub token: Option<String>,
 }
 
 /// The integration's identity and its typed config.
@@ -105,6 +115,8 @@ pub struct Settings {
     pub allow_environment_variables_jq_access: bool,
     /// Queue.
     pub queue: QueueSettings,
+    /// Admin API.
+    pub admin: AdminSettings,
     /// Port.
     pub port: PortSettings,
     /// Integration.
@@ -124,6 +136,7 @@ impl Default for Settings {
             mapping_file: None,
             allow_environment_variables_jq_access: false,
             queue: QueueSettings::default(),
+            admin: AdminSettings::default(),
             port: PortSettings::default(),
             integration: IntegrationSettings::default(),
         }

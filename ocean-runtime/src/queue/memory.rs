@@ -2,10 +2,13 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::{Delivery, Queue, QueueError, QueuedEvent};
+use super::dedup::Dedup;
+use super::{DeadLetter, Delivery, Pushed, Queue, QueueError, QueuedEvent, now_ms};
 use crate::processor::BoxFuture;
 
 #[derive(Default)]
@@ -27,8 +30,8 @@ struct State {
 /// let q = MemoryQueue::new(10);
 /// let mut e = ocean::WebhookEvent::from_json("/webhook", serde_json::json!({}));
 /// e.group_key = Some("issue-1".into());
-/// q.push(QueuedEvent { event: Arc::new(e.clone()), processors: vec![0] }).await.unwrap();
-/// q.push(QueuedEvent { event: Arc::new(e), processors: vec![0] }).await.unwrap();
+/// q.push(QueuedEvent::new(e.clone(), vec![0]), None).await.unwrap();
+/// q.push(QueuedEvent::new(e, vec![0]), None).await.unwrap();
 /// let first = q.next().await.unwrap();
 /// // The second event of the group waits until the first is acked.
 /// assert!(tokio::time::timeout(std::time::Duration::from_millis(20), q.next()).await.is_err());
@@ -40,12 +43,62 @@ pub struct MemoryQueue {
     state: Mutex<State>,
     notify: Notify,
     capacity: usize,
+    dedup: Dedup,
+    dead: Mutex<Vec<DeadLetter>>,
+    seq: AtomicU64,
 }
 
 impl MemoryQueue {
-    /// A queue holding at most `capacity` events.
+    /// A queue holding at most `capacity` events, deduplicating delivery ids over 72 hours.
     pub fn new(capacity: usize) -> Self {
-        Self { state: Mutex::new(State::default()), notify: Notify::new(), capacity: capacity.max(1) }
+        Self::with_window(capacity, Duration::from_secs(72 * 3600))
+    }
+
+    /// A queue holding at most `capacity` events, deduplicating delivery ids over `window`.
+    pub fn with_window(capacity: usize, window: Duration) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            capacity: capacity.max(1),
+            dedup: Dedup::new(window),
+            dead: Mutex::new(Vec::new()),
+            seq: AtomicU64::new(1),
+        }
+    }
+
+    /// Adds an event already reserved and persisted by a backend (no capacity or dedup check).
+    pub(crate) fn push_held(&self, item: QueuedEvent) -> Result<(), QueueError> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(QueueError::Closed);
+        }
+        self.insert(&mut st, item);
+        Ok(())
+    }
+
+    fn insert(&self, st: &mut State, item: QueuedEvent) {
+        let group = item.group().to_owned();
+        *st.by_path.entry(item.event.path.clone()).or_default() += 1;
+        st.len += 1;
+        let q = st.groups.entry(group.clone()).or_default();
+        q.push_back(item);
+        if q.len() == 1 && !st.in_flight.contains(&group) {
+            st.ready.push_back(group);
+            self.notify.notify_one();
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    pub(crate) fn dedup(&self) -> &Dedup {
+        &self.dedup
+    }
+
+    pub(crate) fn has_room(&self, extra: usize) -> bool {
+        let st = self.lock();
+        !st.closed && st.len + extra < self.capacity
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -69,27 +122,48 @@ impl MemoryQueue {
 }
 
 impl Queue for MemoryQueue {
-    fn push(&self, item: QueuedEvent) -> BoxFuture<'_, Result<(), QueueError>> {
-        let result = {
+    fn push(&self, mut item: QueuedEvent, delivery: Option<String>) -> BoxFuture<'_, Result<Pushed, QueueError>> {
+        let result = (|| {
             let mut st = self.lock();
             if st.closed {
-                Err(QueueError::Closed)
-            } else if st.len >= self.capacity {
-                Err(QueueError::Full)
-            } else {
-                let group = item.group().to_owned();
-                *st.by_path.entry(item.event.path.clone()).or_default() += 1;
-                st.len += 1;
-                let q = st.groups.entry(group.clone()).or_default();
-                q.push_back(item);
-                if q.len() == 1 && !st.in_flight.contains(&group) {
-                    st.ready.push_back(group);
-                    self.notify.notify_one();
-                }
-                Ok(())
+                return Err(QueueError::Closed);
             }
-        };
+            if st.len >= self.capacity {
+                return Err(QueueError::Full);
+            }
+            if let Some(key) = &delivery
+                && self.dedup.reserve(key).is_none()
+            {
+                return Ok(Pushed::Duplicate);
+            }
+            item.seq = self.seq.fetch_add(1, Ordering::Relaxed);
+            self.insert(&mut st, item);
+            Ok(Pushed::Queued)
+        })();
         Box::pin(async move { result })
+    }
+
+    fn dead_letter(&self, item: &QueuedEvent, processors: Vec<String>, error: String, attempts: u32) {
+        let mut dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
+        let id = dead.last().map_or(1, |d| d.id + 1);
+        dead.push(super::durable::dead_letter_of(id, item, processors, error, attempts, now_ms()));
+    }
+
+    fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.dead.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn delete_dead_letter(&self, id: u64) -> bool {
+        let mut dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
+        let before = dead.len();
+        dead.retain(|d| d.id != id);
+        dead.len() != before
+    }
+
+    fn take_dead_letter(&self, id: u64) -> Option<DeadLetter> {
+        let mut dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
+        let i = dead.iter().position(|d| d.id == id)?;
+        Some(dead.remove(i))
     }
 
     fn next(&self) -> BoxFuture<'_, Option<Delivery>> {

@@ -1,0 +1,106 @@
+//! The admin API of dead letters, under `{prefix}/admin/dlq`, protected by `OCEAN__ADMIN__TOKEN`.
+//!
+//! - `GET /admin/dlq`: every dead letter;
+//! - `GET /admin/dlq/{id}`: one;
+//! - `POST /admin/dlq/{id}/replay`: re-enqueue it at the tail of its group, for the processors that failed;
+//! - `DELETE /admin/dlq/{id}`: drop it.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use crate::event::{Headers, WebhookEvent};
+use crate::queue::{DeadLetter, QueuedEvent};
+use crate::runtime::Runtime;
+
+type Rt = web::Data<Arc<Runtime>>;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
+    cfg.route(&format!("{prefix}/admin/dlq"), web::get().to(list))
+        .route(&format!("{prefix}/admin/dlq/{{id}}"), web::get().to(show))
+        .route(&format!("{prefix}/admin/dlq/{{id}}"), web::delete().to(delete))
+        .route(&format!("{prefix}/admin/dlq/{{id}}/replay"), web::post().to(replay));
+}
+
+/// `None` when authorised; the refusal otherwise. Fails closed: no token configured, no admin API.
+fn refuse(req: &HttpRequest, rt: &Runtime) -> Option<HttpResponse> {
+    let Some(expected) = rt.settings.admin.token.as_deref().filter(|t| !t.is_empty()) else {
+        return Some(
+            HttpResponse::NotFound()
+                .json(json!({"status": "error", "message": "admin API disabled: set OCEAN__ADMIN__TOKEN"})),
+        );
+    };
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if crate::auth::token_matches(expected.as_bytes(), given.as_bytes()) {
+        None
+    } else {
+        Some(HttpResponse::Unauthorized().json(json!({"status": "error", "message": "invalid admin token"})))
+    }
+}
+
+async fn list(req: HttpRequest, rt: Rt) -> HttpResponse {
+    if let Some(r) = refuse(&req, &rt) {
+        return r;
+    }
+    HttpResponse::Ok().json(rt.queue.dead_letters())
+}
+
+async fn show(req: HttpRequest, rt: Rt, id: web::Path<u64>) -> HttpResponse {
+    if let Some(r) = refuse(&req, &rt) {
+        return r;
+    }
+    match rt.queue.dead_letters().into_iter().find(|d| d.id == *id) {
+        Some(d) => HttpResponse::Ok().json(d),
+        None => HttpResponse::NotFound().json(json!({"status": "error", "message": "no such dead letter"})),
+    }
+}
+
+async fn delete(req: HttpRequest, rt: Rt, id: web::Path<u64>) -> HttpResponse {
+    if let Some(r) = refuse(&req, &rt) {
+        return r;
+    }
+    if rt.queue.delete_dead_letter(*id) {
+        HttpResponse::Ok().json(json!({"status": "deleted", "id": *id}))
+    } else {
+        HttpResponse::NotFound().json(json!({"status": "error", "message": "no such dead letter"}))
+    }
+}
+
+pub(crate) fn to_queued(rt: &Runtime, d: &DeadLetter) -> QueuedEvent {
+    let body = serde_json::to_vec(&d.payload).unwrap_or_default();
+    let mut e = WebhookEvent::new(&d.path, body.into(), d.payload.clone(), Headers::from_pairs(d.headers.clone()));
+    e.trace_id = d.trace_id.clone();
+    e.received_at = UNIX_EPOCH + Duration::from_millis(d.received_at_ms);
+    e.group_key = d.group_key.clone();
+    e.path_params = d.path_params.clone();
+    let processors = d.processors.iter().filter_map(|n| rt.processors.iter().position(|p| &p.id == n)).collect();
+    QueuedEvent::new(e, processors)
+}
+
+async fn replay(req: HttpRequest, rt: Rt, id: web::Path<u64>) -> HttpResponse {
+    if let Some(r) = refuse(&req, &rt) {
+        return r;
+    }
+    let Some(d) = rt.queue.take_dead_letter(*id) else {
+        return HttpResponse::NotFound().json(json!({"status": "error", "message": "no such dead letter"}));
+    };
+    let item = to_queued(&rt, &d);
+    if item.processors.is_empty() {
+        rt.queue.dead_letter(&item, d.processors.clone(), d.error.clone(), d.attempts);
+        return HttpResponse::Conflict().json(json!({"status": "error", "message": "its processors no longer exist"}));
+    }
+    match rt.queue.push(item.clone(), None).await {
+        Ok(_) => HttpResponse::Accepted().json(json!({"status": "replayed", "trace_id": d.trace_id})),
+        Err(e) => {
+            rt.queue.dead_letter(&item, d.processors.clone(), d.error.clone(), d.attempts);
+            HttpResponse::ServiceUnavailable().json(json!({"status": "error", "message": e.to_string()}))
+        }
+    }
+}

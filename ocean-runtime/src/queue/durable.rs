@@ -1,0 +1,410 @@
+//! The durable queue: every event is persisted (fsync) before it is acknowledged, with group commit so
+//! throughput holds under load, and resumes in group order after a restart or a crash.
+//!
+//! Built on redb: pure Rust (no C build step), ACID with an fsync per commit, crash-safe by design, one
+//! file. One writer thread batches every pending insert, delete and dead letter of the moment into one
+//! transaction: one fsync (about 46 µs here) is shared by all the events of the batch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+use super::memory::MemoryQueue;
+use super::{DeadLetter, Delivery, Pushed, Queue, QueueError, QueuedEvent, now_ms};
+use crate::error::{Error, Result};
+use crate::event::{Headers, WebhookEvent};
+use crate::processor::BoxFuture;
+
+const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
+const DEDUP: TableDefinition<'_, &str, u64> = TableDefinition::new("dedup");
+const DEAD: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("dead_letters");
+
+/// An event as stored on disk. Processors are named (`path#name`), so that a new build maps them anew.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    trace_id: String,
+    path: String,
+    body: String,
+    headers: Vec<(String, String)>,
+    received_at_ms: u64,
+    group_key: Option<String>,
+    #[serde(default)]
+    path_params: BTreeMap<String, String>,
+    processors: Vec<String>,
+}
+
+pub(crate) fn dead_letter_of(
+    id: u64,
+    item: &QueuedEvent,
+    processors: Vec<String>,
+    error: String,
+    attempts: u32,
+    failed_at_ms: u64,
+) -> DeadLetter {
+    let e = &item.event;
+    DeadLetter {
+        id,
+        trace_id: e.trace_id.clone(),
+        path: e.path.clone(),
+        processors,
+        error,
+        attempts,
+        received_at_ms: e.received_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+        failed_at_ms,
+        group_key: e.group_key.clone(),
+        payload: e.payload.clone(),
+        headers: e.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        path_params: e.path_params.clone(),
+    }
+}
+
+enum Op {
+    Insert {
+        bytes: Vec<u8>,
+        dedup: Option<(String, u64)>,
+        item: QueuedEvent,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Delete(u64),
+    Dead(DeadLetter),
+}
+
+/// The durable, ordered, deduplicating queue in `{state_dir}/queue.redb`.
+pub struct DurableQueue {
+    mem: Arc<MemoryQueue>,
+    db: Arc<Database>,
+    tx: std::sync::Mutex<Option<std::sync::mpsc::Sender<Op>>>,
+    names: Vec<String>,
+    pending: AtomicUsize,
+    path: PathBuf,
+}
+
+fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Storage(format!("{}: {e}", path.display()))
+}
+
+impl DurableQueue {
+    /// Opens (or creates) the queue, restoring unfinished events in order. `names` identifies the
+    /// processors by index (`path#name`); events of processors that no longer exist are dead-lettered.
+    pub fn open(path: &Path, capacity: usize, window: Duration, names: Vec<String>) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let db = Database::create(path).map_err(|e| {
+            storage(path, format!("cannot open the queue store ({e}); the file is kept as it is for inspection"))
+        })?;
+        let txn = db.begin_write().map_err(|e| storage(path, e))?;
+        let mut restored = Vec::new();
+        let mut unreadable = 0usize;
+        let mut next_dead = 1;
+        {
+            let events = txn.open_table(EVENTS).map_err(|e| storage(path, e))?;
+            let mut dedup = txn.open_table(DEDUP).map_err(|e| storage(path, e))?;
+            let dead = txn.open_table(DEAD).map_err(|e| storage(path, e))?;
+            for row in events.iter().map_err(|e| storage(path, e))? {
+                let row = match row {
+                    Ok(r) => r,
+                    Err(e) => {
+                        unreadable += 1;
+                        error!(file = %path.display(), error = %e, "unreadable queue entry kept on disk");
+                        continue;
+                    }
+                };
+                let seq = row.0.value();
+                match serde_json::from_slice::<Stored>(row.1.value()) {
+                    Ok(s) => restored.push((seq, s)),
+                    Err(e) => {
+                        unreadable += 1;
+                        error!(file = %path.display(), seq, error = %e, "undecodable queue entry kept on disk");
+                    }
+                }
+            }
+            let now = super::now_secs();
+            dedup.retain(|_, exp| exp > now).map_err(|e| storage(path, e))?;
+            if let Some(last) = dead.last().map_err(|e| storage(path, e))? {
+                next_dead = last.0.value() + 1;
+            }
+        }
+        txn.commit().map_err(|e| storage(path, e))?;
+        let mem = Arc::new(MemoryQueue::with_window(capacity.max(restored.len() + 1), window));
+        {
+            let read = db.begin_read().map_err(|e| storage(path, e))?;
+            let dedup = read.open_table(DEDUP).map_err(|e| storage(path, e))?;
+            let mut keys = Vec::new();
+            for row in dedup.iter().map_err(|e| storage(path, e))?.flatten() {
+                keys.push((row.0.value().to_owned(), row.1.value()));
+            }
+            mem.dedup().restore(keys);
+        }
+        let next_seq = restored.last().map_or(1, |(s, _)| s + 1);
+        let db = Arc::new(db);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let q = Self {
+            mem: mem.clone(),
+            db: db.clone(),
+            tx: std::sync::Mutex::new(Some(tx)),
+            names,
+            pending: AtomicUsize::new(0),
+            path: path.to_owned(),
+        };
+        let n = restored.len();
+        for (seq, s) in restored {
+            q.restore(seq, s);
+        }
+        if n > 0 || unreadable > 0 {
+            info!(file = %path.display(), resumed = n, unreadable, "queue restored");
+        }
+        let writer_path = path.to_owned();
+        std::thread::Builder::new()
+            .name("ocean-queue-writer".into())
+            .spawn(move || writer(&db, &mem, &rx, next_seq, next_dead, &writer_path))
+            .map_err(Error::Io)?;
+        Ok(q)
+    }
+
+    fn restore(&self, seq: u64, s: Stored) {
+        let payload = serde_json::from_str(&s.body).unwrap_or(serde_json::Value::Null);
+        let mut event = WebhookEvent::new(&s.path, s.body.clone().into(), payload, Headers::from_pairs(s.headers));
+        event.trace_id = s.trace_id;
+        event.received_at = UNIX_EPOCH + Duration::from_millis(s.received_at_ms);
+        event.group_key = s.group_key;
+        event.path_params = s.path_params;
+        let known: Vec<usize> = s.processors.iter().filter_map(|n| self.names.iter().position(|m| m == n)).collect();
+        let mut item = QueuedEvent::new(event, known.clone());
+        item.seq = seq;
+        if known.len() < s.processors.len() {
+            let missing: Vec<String> = s.processors.iter().filter(|n| !self.names.contains(n)).cloned().collect();
+            warn!(trace_id = %item.event.trace_id, ?missing, "queued event names processors that no longer exist");
+            if known.is_empty() {
+                self.dead_letter(&item, missing, "no such processor in this build".into(), 0);
+                self.send(Op::Delete(seq));
+                return;
+            }
+        }
+        if let Err(e) = self.mem.push_held(item) {
+            error!(error = %e, "could not restore a queued event");
+        }
+    }
+
+    fn send(&self, op: Op) -> bool {
+        match &*self.tx.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(tx) => tx.send(op).is_ok(),
+            None => false,
+        }
+    }
+
+    fn stored(&self, item: &QueuedEvent) -> Stored {
+        let e = &item.event;
+        Stored {
+            trace_id: e.trace_id.clone(),
+            path: e.path.clone(),
+            body: String::from_utf8_lossy(&e.body).into_owned(),
+            headers: e.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            received_at_ms: e.received_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+            group_key: e.group_key.clone(),
+            path_params: e.path_params.clone(),
+            processors: item.processors.iter().filter_map(|i| self.names.get(*i).cloned()).collect(),
+        }
+    }
+}
+
+/// The writer thread: one transaction, one fsync, per batch of pending operations.
+fn writer(
+    db: &Database,
+    mem: &MemoryQueue,
+    rx: &std::sync::mpsc::Receiver<Op>,
+    mut next_seq: u64,
+    mut next_dead: u64,
+    path: &Path,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut inserted = Vec::new();
+        let result = (|| -> std::result::Result<(), String> {
+            let txn = db.begin_write().map_err(|e| e.to_string())?;
+            {
+                let mut events = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
+                let mut dedup = txn.open_table(DEDUP).map_err(|e| e.to_string())?;
+                let mut dead = txn.open_table(DEAD).map_err(|e| e.to_string())?;
+                for op in &batch {
+                    match op {
+                        Op::Insert { bytes, dedup: key, .. } => {
+                            events.insert(next_seq, bytes.as_slice()).map_err(|e| e.to_string())?;
+                            if let Some((k, exp)) = key {
+                                dedup.insert(k.as_str(), *exp).map_err(|e| e.to_string())?;
+                            }
+                            inserted.push(next_seq);
+                            next_seq += 1;
+                        }
+                        Op::Delete(seq) => {
+                            events.remove(*seq).map_err(|e| e.to_string())?;
+                        }
+                        Op::Dead(d) => {
+                            let mut d = d.clone();
+                            d.id = next_dead;
+                            next_dead += 1;
+                            let bytes = serde_json::to_vec(&d).map_err(|e| e.to_string())?;
+                            dead.insert(d.id, bytes.as_slice()).map_err(|e| e.to_string())?;
+                        }
+                    }
+                }
+            }
+            txn.commit().map_err(|e| e.to_string())
+        })();
+        if let Err(e) = &result {
+            error!(file = %path.display(), error = %e, "queue write failed; the events of this batch were not acknowledged");
+        }
+        let mut seqs = inserted.into_iter();
+        for op in batch {
+            if let Op::Insert { mut item, reply, .. } = op {
+                let r = match &result {
+                    Ok(()) => {
+                        item.seq = seqs.next().unwrap_or_default();
+                        mem.push_held(item).map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.clone()),
+                };
+                let _ = reply.send(r);
+            }
+        }
+    }
+}
+
+impl Queue for DurableQueue {
+    fn push(&self, item: QueuedEvent, delivery: Option<String>) -> BoxFuture<'_, Result<Pushed, QueueError>> {
+        Box::pin(async move {
+            let pending = self.pending.fetch_add(1, Ordering::AcqRel);
+            let _guard = PendingGuard(&self.pending);
+            if !self.mem.has_room(pending) {
+                return Err(if self.mem.is_closed() { QueueError::Closed } else { QueueError::Full });
+            }
+            let dedup = match &delivery {
+                Some(key) => match self.mem.dedup().reserve(key) {
+                    Some(exp) => Some((key.clone(), exp)),
+                    None => return Ok(Pushed::Duplicate),
+                },
+                None => None,
+            };
+            let bytes = serde_json::to_vec(&self.stored(&item)).map_err(|e| QueueError::Backend(e.to_string()))?;
+            let (reply, wait) = oneshot::channel();
+            let sent = self.send(Op::Insert { bytes, dedup, item, reply });
+            let outcome = if sent {
+                wait.await.unwrap_or_else(|_| Err("queue writer stopped".into()))
+            } else {
+                Err("queue closed".into())
+            };
+            match outcome {
+                Ok(()) => Ok(Pushed::Queued),
+                Err(e) => {
+                    if let Some(key) = &delivery {
+                        self.mem.dedup().release(key);
+                    }
+                    Err(QueueError::Backend(format!("{}: {e}", self.path.display())))
+                }
+            }
+        })
+    }
+
+    fn next(&self) -> BoxFuture<'_, Option<Delivery>> {
+        self.mem.next()
+    }
+
+    fn ack(&self, delivery: Delivery) {
+        let seq = delivery.item.seq;
+        self.mem.ack(delivery);
+        self.send(Op::Delete(seq));
+    }
+
+    fn nack(&self, delivery: Delivery) {
+        self.mem.nack(delivery);
+    }
+
+    fn dead_letter(&self, item: &QueuedEvent, processors: Vec<String>, error: String, attempts: u32) {
+        self.send(Op::Dead(dead_letter_of(0, item, processors, error, attempts, now_ms())));
+    }
+
+    fn dead_letters(&self) -> Vec<DeadLetter> {
+        let read = || -> std::result::Result<Vec<DeadLetter>, String> {
+            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+            let t = txn.open_table(DEAD).map_err(|e| e.to_string())?;
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| e.to_string())? {
+                let row = row.map_err(|e| e.to_string())?;
+                match serde_json::from_slice(row.1.value()) {
+                    Ok(d) => out.push(d),
+                    Err(e) => error!(id = row.0.value(), error = %e, "undecodable dead letter kept on disk"),
+                }
+            }
+            Ok(out)
+        };
+        read().unwrap_or_else(|e| {
+            error!(file = %self.path.display(), error = %e, "cannot read dead letters");
+            Vec::new()
+        })
+    }
+
+    fn delete_dead_letter(&self, id: u64) -> bool {
+        self.take_dead_letter(id).is_some()
+    }
+
+    fn take_dead_letter(&self, id: u64) -> Option<DeadLetter> {
+        let take = || -> std::result::Result<Option<DeadLetter>, String> {
+            let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+            let out = {
+                let mut t = txn.open_table(DEAD).map_err(|e| e.to_string())?;
+                let removed = t.remove(id).map_err(|e| e.to_string())?;
+                removed.and_then(|v| serde_json::from_slice(v.value()).ok())
+            };
+            txn.commit().map_err(|e| e.to_string())?;
+            Ok(out)
+        };
+        take().unwrap_or_else(|e| {
+            error!(file = %self.path.display(), error = %e, "cannot take a dead letter");
+            None
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.mem.len()
+    }
+
+    fn depth_by_path(&self) -> Vec<(String, usize)> {
+        self.mem.depth_by_path()
+    }
+
+    fn can_accept(&self) -> bool {
+        self.mem.can_accept()
+    }
+
+    fn close(&self) {
+        self.mem.close();
+    }
+}
+
+impl Drop for DurableQueue {
+    fn drop(&mut self) {
+        // Dropping the sender ends the writer thread once it has written what is pending.
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+struct PendingGuard<'a>(&'a AtomicUsize);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
