@@ -82,6 +82,12 @@ macro_rules! integration {
     };
 }
 
+/// Installs the TLS crypto provider (ring) for HTTP clients, once. `Integration::start` calls it; call it
+/// before building a `reqwest::Client` outside a running integration.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Installs a `tracing` subscriber reading `RUST_LOG` (default `info`), once.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());

@@ -121,7 +121,7 @@ impl Integration {
 
     /// Starts with the given settings and returns once the server is listening.
     pub async fn start(self, settings: Settings) -> Result<RunningIntegration> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto_provider();
         let spec = match &self.spec {
             Some(s) => IntegrationSpec::parse(".port/spec.yaml", s)?,
             None => IntegrationSpec::default(),

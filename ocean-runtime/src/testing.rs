@@ -22,6 +22,12 @@ pub struct TestIntegration {
     pub state_dir: PathBuf,
 }
 
+/// An HTTP client for tests (installs the TLS crypto provider first).
+pub fn client() -> reqwest::Client {
+    crate::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 /// Settings for a test: loopback, a free port, a fresh state directory, few workers.
 pub fn test_settings(state_dir: &std::path::Path) -> Settings {
     let mut s = Settings::default();
@@ -44,7 +50,7 @@ impl TestIntegration {
         Ok(Self {
             base_url: format!("http://{}", running.addr()),
             running: Some(running),
-            client: reqwest::Client::new(),
+            client: client(),
             _dir: Some(dir),
             state_dir,
         })

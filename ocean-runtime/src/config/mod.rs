@@ -39,8 +39,10 @@ impl Default for HttpSettings {
 #[serde(default)]
 pub struct PortSettings {
     /// `OCEAN__PORT__CLIENT_ID`.
+    #[serde(deserialize_with = "lenient_string")]
     pub client_id: Option<String>,
     /// `OCEAN__PORT__CLIENT_SECRET`. Never logged.
+    #[serde(deserialize_with = "lenient_string")]
     pub client_secret: Option<String>,
     /// `OCEAN__PORT__BASE_URL` (default `https://api.getport.io`).
     pub base_url: String,
@@ -75,6 +77,7 @@ impl Default for QueueSettings {
 #[serde(default)]
 pub struct AdminSettings {
     /// Bearer token of `/admin/*` (`OCEAN__ADMIN__TOKEN`); the admin API is off without one. Never logged.
+    #[serde(deserialize_with = "lenient_string")]
     pub token: Option<String>,
 }
 
@@ -144,30 +147,25 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Reads defaults, then `config.yaml` in the working directory if present, then `OCEAN__*`.
+    /// Reads defaults, then `config.yaml` in the working directory if present, then `OCEAN__*` variables.
     pub fn load() -> Result<Self> {
-        Self::load_from(Path::new("config.yaml"), std::env::vars())
+        Self::load_from(Path::new("config.yaml"))
     }
 
-    /// Reads defaults, then `yaml` if the file exists, then the given `OCEAN__*` variables.
-    pub fn load_from(yaml: &Path, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+    /// Reads defaults, then `yaml` if the file exists, then the `OCEAN__*` environment variables.
+    pub fn load_from(yaml: &Path) -> Result<Self> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if yaml.exists() {
             let text = std::fs::read_to_string(yaml)?;
             let value: Value =
                 serde_norway::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", yaml.display())))?;
-            let value = decamelize_keys(value);
-            fig = fig.merge(Serialized::defaults(value).profile(figment::Profile::Default));
+            fig = fig.merge(Serialized::defaults(decamelize_keys(value)));
         }
-        let vars: Vec<(String, String)> = vars.into_iter().filter(|(k, _)| k.starts_with("OCEAN__")).collect();
-        // Integration config values stay strings: their types come from the spec, not from guessing.
-        let (integration, others): (Vec<_>, Vec<_>) =
-            vars.into_iter().partition(|(k, _)| k.starts_with("OCEAN__INTEGRATION__CONFIG__"));
-        let env = Env::prefixed("OCEAN__").split("__").lowercase(true);
-        let env = env.filter_map(move |k| {
-            let key = k.as_str().to_owned();
-            others.iter().any(|(name, _)| name["OCEAN__".len()..].eq_ignore_ascii_case(&key)).then(|| k.into())
-        });
+        // Integration config values stay strings here: their types come from the spec, not from guessing.
+        let env = Env::prefixed("OCEAN__")
+            .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("integration__config__"))
+            .split("__")
+            .lowercase(true);
         let mut settings: Settings = fig.merge(env).extract().map_err(|e| {
             let mut msg = String::new();
             for err in e {
@@ -181,9 +179,10 @@ impl Settings {
             }
             Error::Config(msg.trim_end().to_owned())
         })?;
-        for (k, v) in integration {
-            let name = k["OCEAN__INTEGRATION__CONFIG__".len()..].to_ascii_lowercase();
-            settings.integration.config.insert(name, Value::String(v));
+        for (k, v) in std::env::vars() {
+            if let Some(name) = k.strip_prefix("OCEAN__INTEGRATION__CONFIG__") {
+                settings.integration.config.insert(name.to_ascii_lowercase(), Value::String(v));
+            }
         }
         Ok(settings)
     }
@@ -193,6 +192,17 @@ impl Settings {
         let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
         set(&self.port.client_id) && set(&self.port.client_secret)
     }
+}
+
+/// A string setting that the environment layer may have read as a number or a boolean (`12345`).
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        Some(other) => return Err(serde::de::Error::custom(format!("expected a string, got {other}"))),
+    })
 }
 
 /// `webhookSecret` → `webhook_secret`; snake_case stays as it is.

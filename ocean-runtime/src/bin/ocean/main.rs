@@ -23,6 +23,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     ocean::init_tracing();
+    ocean::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Map(a) => map::run(a),
