@@ -50,7 +50,18 @@ impl LocalCatalog {
         if let Some(db) = open.iter().find(|(p, _)| Some(p) == key.as_ref()).and_then(|(_, w)| w.upgrade()) {
             return Ok(Self { db });
         }
-        let db = Database::create(path).map_err(|e| Error::Storage(format!("{}: {e}", path.display())))?;
+        // A handle being dropped by another thread releases its lock a moment later: wait for it briefly.
+        let mut attempt = 0;
+        let db = loop {
+            match Database::create(path) {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if attempt < 50 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(Error::Storage(format!("{}: {e}", path.display()))),
+            }
+        };
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(ENTITIES).map_err(storage)?;
         txn.commit().map_err(storage)?;
