@@ -1,6 +1,10 @@
 //! The `ocean` command: try a mapping without a server (`map`), send signed payloads to a running
 //! integration (`send`).
 
+// A command-line tool: standard output is its interface.
+#![allow(clippy::print_stdout)]
+
+mod dlq;
 mod map;
 mod send;
 
@@ -19,6 +23,8 @@ enum Command {
     Map(map::Args),
     /// POST payloads to a running integration with the provider's headers and a valid signature.
     Send(send::Args),
+    /// List, inspect, replay and delete dead letters of a running integration.
+    Dlq(dlq::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +34,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Map(a) => map::run(a),
         Command::Send(a) => send::run(a),
+        Command::Dlq(a) => dlq::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,151 @@
+//! The `ocean` command on real inputs: `map` over a corpus config and payload, `send` and `dlq` against a
+//! running integration.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use ocean::testing::TestIntegration;
+use ocean::{Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults, WebhookProcessor};
+use serde_json::Value;
+
+fn corpus(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus").join(rel)
+}
+
+fn ocean(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ocean")).args(args).env("RUST_LOG", "error").output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn map_prints_entities_in_ports_shape_then_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload: Value =
+        serde_json::from_slice(&std::fs::read(corpus("payloads/github/pull_request/opened.payload.json")).unwrap())
+            .unwrap();
+    let mut pr = payload["pull_request"].clone();
+    pr["__repository"] = "Hello-World".into();
+    let mut closed = pr.clone();
+    closed["id"] = 1.into();
+    let items = dir.path().join("prs.json");
+    std::fs::write(&items, serde_json::to_vec(&vec![pr.clone()]).unwrap()).unwrap();
+    let config = corpus("port-app-configs/github.yml");
+    let (ok, out, err) =
+        ocean(&["map", "--config", config.to_str().unwrap(), "--kind", "pull-request", items.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1);
+    let e = &lines[0];
+    assert_eq!(e["blueprint"], "githubPullRequest");
+    assert_eq!(e["identifier"], format!("{}{}", pr["head"]["repo"]["name"].as_str().unwrap(), pr["id"]));
+    assert_eq!(e["title"], pr["title"]);
+    assert_eq!(e["relations"]["repository"], "Hello-World");
+    for key in ["identifier", "title", "blueprint", "icon", "team", "properties", "relations"] {
+        assert!(e.get(key).is_some(), "missing {key}");
+    }
+
+    let (ok, out, _) = ocean(&[
+        "map",
+        "--config",
+        config.to_str().unwrap(),
+        "--kind",
+        "pull-request",
+        "--deleted",
+        items.to_str().unwrap(),
+    ]);
+    assert!(ok);
+    let d: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(d["delete"]["blueprint"], "githubPullRequest");
+
+    let (ok, _, err) = ocean(&["map", "--config", config.to_str().unwrap(), "--kind", "nope", items.to_str().unwrap()]);
+    assert!(!ok && err.contains("no resource of kind `nope`") && err.contains("pull-request"), "{err}");
+}
+
+#[derive(Default)]
+struct Issues;
+
+impl WebhookProcessor for Issues {
+    async fn should_process_event(&self, e: &WebhookEvent) -> bool {
+        e.header("x-github-event") == Some("issues")
+    }
+    async fn get_matching_kinds(&self, _e: &WebhookEvent) -> Vec<String> {
+        vec!["issue".into()]
+    }
+    async fn handle_event(
+        &self,
+        e: &WebhookEvent,
+        _r: &ResourceConfig,
+    ) -> Result<WebhookEventRawResults, ProcessorError> {
+        if e.payload["action"] == "deleted" {
+            return Err(ProcessorError::fatal("deletes are refused here"));
+        }
+        Ok(WebhookEventRawResults::upsert([e.payload["issue"].clone()]))
+    }
+}
+
+const MAPPING: &str = r#"
+resources:
+  - kind: issue
+    port:
+      entity:
+        mappings: { identifier: .id | tostring, title: .title, blueprint: '"issue"' }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_signs_a_corpus_folder_and_dlq_manages_failures() {
+    let integration = ocean::Integration::new("cli")
+        .processor(Processor::of::<Issues>("/webhook").auth(ocean::auth::github().secret_value("demo")))
+        .default_mapping(MAPPING);
+    let it = TestIntegration::start_with(integration, |s| s.admin.token = Some("adm".into())).await.unwrap();
+    let url = format!("{}/integration/webhook", it.base_url);
+    let folder = corpus("payloads/github/issues");
+    let (ok, _, err) = tokio::task::spawn_blocking(move || {
+        ocean(&["send", "--url", &url, "--secret", "demo", folder.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(err.contains("sent 28") && err.contains("rejected 0"), "{err}");
+    assert!(it.wait_idle(Duration::from_secs(20)).await);
+    assert!(!it.entities("issue").is_empty());
+
+    let url = format!("{}/integration/webhook", it.base_url);
+    let folder = corpus("payloads/github/issues");
+    let (ok, _, err) = tokio::task::spawn_blocking(move || {
+        ocean(&["send", "--url", &url, "--secret", "wrong", folder.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert!(!ok && err.contains("rejected 28"), "{err}");
+
+    let base = it.base_url.clone();
+    let mut listed = String::new();
+    for _ in 0..50 {
+        let b = base.clone();
+        let (ok, out, err) =
+            tokio::task::spawn_blocking(move || ocean(&["dlq", "--url", &b, "--token", "adm", "list"])).await.unwrap();
+        assert!(ok, "{err}");
+        listed = out;
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(listed.contains("deletes are refused here"), "{listed}");
+    let id = listed.split('\t').next().unwrap().to_owned();
+    let b = base.clone();
+    let (ok, out, _) =
+        tokio::task::spawn_blocking(move || ocean(&["dlq", "--url", &b, "--token", "adm", "delete", &id]))
+            .await
+            .unwrap();
+    assert!(ok && out.contains("deleted"));
+    let (ok, _, err) =
+        tokio::task::spawn_blocking(move || ocean(&["dlq", "--url", &base, "--token", "nope", "list"])).await.unwrap();
+    assert!(!ok && err.contains("401"), "{err}");
+    it.shutdown().await;
+}
