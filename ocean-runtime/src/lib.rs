@@ -60,7 +60,7 @@ pub use event::{Headers, WebhookEvent, WebhookEventRawResults};
 pub use mapping::{Entity, ResourceConfig};
 pub use ocean_macros::{on_start, route, webhook_processor};
 pub use processor::{BoxFuture, RetryPolicy, WebhookProcessor};
-pub use raw::{register_raw, unregister_raw};
+pub use raw::{context, register_raw, unregister_raw};
 pub use registry::{OnStart, Processor, Route};
 pub use server::{Integration, RunningIntegration};
 

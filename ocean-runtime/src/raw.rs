@@ -52,6 +52,12 @@ async fn apply(kind: &str, updated: &[Value], deleted: &[Value]) -> Result<(usiz
     Ok((changes.upserts.len(), changes.deletes.len()))
 }
 
+/// The context of the running integration (its config and base URL), from a legacy route or anywhere
+/// inside a running integration.
+pub fn context() -> Result<crate::Context> {
+    current().map(|rt| rt.context.clone())
+}
+
 /// Maps raw objects of `kind` with every resource of that kind and upserts the entities that pass the
 /// selector (deleting those that fail it, as the reference does). Returns the number of upserts.
 ///

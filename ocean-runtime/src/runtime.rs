@@ -30,6 +30,7 @@ pub(crate) struct Running {
 /// Everything the intake, the workers and the admin endpoints share.
 pub(crate) struct Runtime {
     pub(crate) settings: Settings,
+    pub(crate) context: crate::Context,
     pub(crate) processors: Vec<Running>,
     /// Processor indices per registered path, in registration order.
     pub(crate) paths: Vec<(String, Vec<usize>)>,

@@ -161,6 +161,7 @@ impl Integration {
         };
         let rt = Arc::new(Runtime {
             settings: settings.clone(),
+            context: context.clone(),
             processors,
             paths,
             queue,

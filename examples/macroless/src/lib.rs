@@ -1,0 +1,74 @@
+//! An integration written without macros: each processor implements `ocean::WebhookProcessor` by hand and
+//! is registered with `ocean::Processor`; this is exactly what `#[ocean::webhook_processor]` expands to.
+//! It serves GitHub's issues, pull requests and pushes with the GitHub example's mapping, the payload being
+//! the source.
+//!
+//! Run with `OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET=... cargo run -p example-macroless`.
+
+use ocean::{Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults, WebhookProcessor};
+use serde_json::Value;
+
+/// One processor per GitHub event family: the event name, the payload field, the kind.
+#[derive(Clone, Copy)]
+pub struct GithubResource {
+    events: &'static [&'static str],
+    field: &'static str,
+    kind: &'static str,
+}
+
+fn with_repository(mut item: Value, payload: &Value) -> Value {
+    if let (Value::Object(m), Some(name)) = (&mut item, payload["repository"]["name"].as_str()) {
+        m.insert("__repository".into(), Value::String(name.to_owned()));
+    }
+    item
+}
+
+impl WebhookProcessor for GithubResource {
+    async fn should_process_event(&self, event: &WebhookEvent) -> bool {
+        event.header("x-github-event").is_some_and(|e| self.events.contains(&e))
+            && event.payload[self.field].is_object()
+    }
+
+    async fn get_matching_kinds(&self, _event: &WebhookEvent) -> Vec<String> {
+        vec![self.kind.to_owned()]
+    }
+
+    async fn handle_event(
+        &self,
+        event: &WebhookEvent,
+        resource: &ResourceConfig,
+    ) -> Result<WebhookEventRawResults, ProcessorError> {
+        let item = with_repository(event.payload[self.field].clone(), &event.payload);
+        let action = event.payload["action"].as_str().unwrap_or_default();
+        let closed_unwanted = self.kind == "pull-request"
+            && action == "closed"
+            && !resource
+                .selector
+                .get("states")
+                .and_then(Value::as_array)
+                .is_some_and(|s| s.iter().any(|v| v == "closed"));
+        if action == "deleted" || closed_unwanted {
+            Ok(WebhookEventRawResults::delete([item]))
+        } else {
+            Ok(WebhookEventRawResults::upsert([item]))
+        }
+    }
+}
+
+fn processor(events: &'static [&'static str], field: &'static str, kind: &'static str, name: &str) -> Processor {
+    let p = GithubResource { events, field, kind };
+    Processor::new("/webhook", move |_| Ok(p))
+        .name(name)
+        .auth(ocean::auth::github().secret("webhook_secret"))
+        .group_by(&format!(".{field}.id"))
+}
+
+/// The integration, assembled with the builder API.
+pub fn integration() -> ocean::Integration {
+    ocean::Integration::new("github-macroless")
+        .spec(include_str!("../../github/.port/spec.yaml"))
+        .default_mapping(include_str!("../../github/.port/resources/port-app-config.yml"))
+        .processor(processor(&["issues"], "issue", "issue", "issues"))
+        .processor(processor(&["pull_request"], "pull_request", "pull-request", "pull-requests"))
+        .processor(processor(&["push", "repository"], "repository", "repository", "repositories"))
+}
