@@ -17,7 +17,7 @@ use crate::mapping::{Mapping, Program};
 use crate::queue::{DurableQueue, MemoryQueue, Queue};
 use crate::registry::{AuthMode, OnStart, Processor, Route, discovered};
 use crate::runtime::{Running, Runtime};
-use crate::sink::{LocalCatalog, Sink};
+use crate::sink::{LocalCatalog, PortSink, Sink};
 use crate::{admin, raw};
 
 /// An integration: its processors, start hooks, legacy routes, spec and default mapping.
@@ -131,16 +131,41 @@ impl Integration {
             format!("my-{}-integration", settings.integration.kind.as_deref().unwrap_or(&self.name))
         });
         let context = Context::new(&identifier, config, settings.base_url.clone(), &settings.path_prefix);
-        let mapping = load_mapping(&settings, self.default_mapping.as_deref())?;
+        let mut mapping = load_mapping(&settings, self.default_mapping.as_deref())?;
         let (processors, paths) = build_processors(&self.processors, &context)?;
         std::fs::create_dir_all(&settings.state_dir)
             .map_err(|e| Error::Config(format!("OCEAN__STATE_DIR `{}`: {e}", settings.state_dir.display())))?;
+        let kind = settings.integration.kind.clone().unwrap_or_else(|| self.name.clone());
+        let mut port_sink: Option<Arc<PortSink>> = None;
         let (sink, catalog): (Arc<dyn Sink>, Option<LocalCatalog>) = match self.sink.clone() {
             Some(s) => (s, None),
-            None => {
-                if settings.has_port_credentials() {
-                    warn!("Port credentials are set, but this build applies to the local catalog");
+            None if settings.has_port_credentials() => {
+                let port = Arc::new(PortSink::new(
+                    &settings.port.base_url,
+                    settings.port.client_id.as_deref().unwrap_or_default(),
+                    settings.port.client_secret.as_deref().unwrap_or_default(),
+                    &kind,
+                    &identifier,
+                ));
+                if settings.mapping_file.is_none() {
+                    // In Port mode the mapping is the one Port holds (created from the default when missing).
+                    let fetched = port
+                        .fetch_mapping(&serde_json::to_value(mapping.config()).unwrap_or_default())
+                        .await
+                        .map_err(|e| {
+                            Error::Config(format!(
+                                "reading the mapping from Port at {} (OCEAN__PORT__BASE_URL): {e}",
+                                settings.port.base_url
+                            ))
+                        })?;
+                    let config = serde_json::from_value(fetched)
+                        .map_err(|e| Error::Mapping(format!("the mapping held by Port: {e}")))?;
+                    mapping = Mapping::compile("Port", config, settings.allow_environment_variables_jq_access)?;
+                    port_sink = Some(port.clone());
                 }
+                (port, None)
+            }
+            None => {
                 let c = LocalCatalog::open(&settings.state_dir.join("catalog.redb"))?;
                 (Arc::new(c.clone()), Some(c))
             }
@@ -173,6 +198,9 @@ impl Integration {
             metrics: crate::metrics::handle(),
         });
         raw::set_current(&rt);
+        if let Some(port) = port_sink {
+            tokio::spawn(refresh_mapping(Arc::downgrade(&rt), port));
+        }
         for p in &rt.processors {
             if p.unauthenticated {
                 warn!(processor = %p.name, path = %p.path, "path accepts unauthenticated events");
@@ -218,6 +246,39 @@ impl Integration {
             });
         }
         Ok(RunningIntegration { rt, addr, handle, server_task, workers })
+    }
+}
+
+/// Refreshes the mapping from Port every `OCEAN__PORT__APP_CONFIG_CACHE_TTL` seconds; a failed refresh
+/// keeps the current mapping.
+async fn refresh_mapping(rt: std::sync::Weak<Runtime>, port: Arc<PortSink>) {
+    loop {
+        let ttl = match rt.upgrade() {
+            Some(rt) => Duration::from_secs(rt.settings.port.app_config_cache_ttl.max(1)),
+            None => return,
+        };
+        tokio::time::sleep(ttl).await;
+        let Some(rt) = rt.upgrade() else { return };
+        if rt.hard_stop.is_cancelled() || rt.is_draining() {
+            return;
+        }
+        let current = serde_json::to_value(rt.mapping().config()).unwrap_or_default();
+        match port.fetch_mapping(&current).await {
+            Ok(fetched) if fetched != current => {
+                let compiled = serde_json::from_value(fetched)
+                    .map_err(|e| Error::Mapping(e.to_string()))
+                    .and_then(|c| Mapping::compile("Port", c, rt.settings.allow_environment_variables_jq_access));
+                match compiled {
+                    Ok(m) => {
+                        *rt.mapping.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(m);
+                        info!("mapping refreshed from Port");
+                    }
+                    Err(e) => warn!(error = %e, "the mapping held by Port does not compile; keeping the current one"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "cannot refresh the mapping from Port; keeping the current one"),
+        }
     }
 }
 

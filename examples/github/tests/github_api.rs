@@ -21,7 +21,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, gh: web::Data<Arc<Github>>) 
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let (method, path) = (req.method().to_string(), req.path().to_owned());
-    gh.calls.lock().unwrap().push((method.clone(), path.clone(), body.clone()));
+    gh.calls.lock().unwrap().push((method.clone(), path.clone(), body));
     match (method.as_str(), path.as_str()) {
         ("GET", "/orgs/octo-org/hooks") => HttpResponse::Ok().json(gh.hooks.lock().unwrap().clone()),
         ("POST", "/orgs/octo-org/hooks") => HttpResponse::Created().json(json!({"id": 1})),

@@ -46,11 +46,18 @@ pub struct PortSettings {
     pub client_secret: Option<String>,
     /// `OCEAN__PORT__BASE_URL` (default `https://api.getport.io`).
     pub base_url: String,
+    /// Seconds between refreshes of the mapping from Port (`OCEAN__PORT__APP_CONFIG_CACHE_TTL`, 60).
+    pub app_config_cache_ttl: u64,
 }
 
 impl Default for PortSettings {
     fn default() -> Self {
-        Self { client_id: None, client_secret: None, base_url: "https://api.getport.io".into() }
+        Self {
+            client_id: None,
+            client_secret: None,
+            base_url: "https://api.getport.io".into(),
+            app_config_cache_ttl: 60,
+        }
     }
 }
 

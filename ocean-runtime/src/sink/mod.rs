@@ -1,8 +1,10 @@
 //! Sinks: where mapped entities land. The embedded local catalog by default, Port's API in production.
 
 mod local;
+mod port;
 
 pub use local::LocalCatalog;
+pub use port::PortSink;
 
 use crate::mapping::Changes;
 use crate::processor::BoxFuture;

@@ -1,0 +1,269 @@
+//! Port's REST API as the sink, called the way the reference framework calls it.
+//!
+//! - Access token from `POST /v1/auth/access_token`, refreshed a minute before expiry and on a 401.
+//! - Upserts per blueprint through `POST /v1/blueprints/{bp}/entities/bulk` in batches of at most 20
+//!   entities or 1 MiB, falling back to single upserts on 413; per-entity errors are reported with the
+//!   identifier.
+//! - Deletes after the reference's ownership check (an entities search limited to this integration's data
+//!   source), through `POST /v1/blueprints/{bp}/bulk/entities/delete`.
+//! - 429 and 5xx are retried with backoff, honouring `Retry-After`; when Port stays unreachable the apply
+//!   fails and the event stays queued.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use super::{Sink, SinkError};
+use crate::error::{Error, Result};
+use crate::mapping::{Changes, Entity};
+use crate::processor::BoxFuture;
+
+const BATCH_ENTITIES: usize = 20;
+const BATCH_BYTES: usize = 1024 * 1024;
+const ATTEMPTS: u32 = 6;
+
+/// Port's API client and sink.
+pub struct PortSink {
+    client: reqwest::Client,
+    base: String,
+    client_id: String,
+    client_secret: String,
+    integration_type: String,
+    identifier: String,
+    token: Mutex<Option<(String, Instant)>>,
+}
+
+impl std::fmt::Debug for PortSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortSink").field("base", &self.base).field("identifier", &self.identifier).finish()
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> SinkError {
+    SinkError(e.to_string())
+}
+
+impl PortSink {
+    /// A client for Port at `base_url` with the integration's credentials and identity.
+    pub fn new(base_url: &str, client_id: &str, client_secret: &str, integration_type: &str, identifier: &str) -> Self {
+        crate::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(50)
+            .build()
+            .unwrap_or_default();
+        Self {
+            client,
+            base: base_url.trim_end_matches('/').to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            integration_type: integration_type.to_owned(),
+            identifier: identifier.to_owned(),
+            token: Mutex::new(None),
+        }
+    }
+
+    async fn token(&self, refresh: bool) -> std::result::Result<String, SinkError> {
+        let mut slot = self.token.lock().await;
+        if !refresh
+            && let Some((t, exp)) = &*slot
+            && Instant::now() + Duration::from_secs(60) < *exp
+        {
+            return Ok(t.clone());
+        }
+        let resp = self
+            .client
+            .post(format!("{}/v1/auth/access_token", self.base))
+            .json(&json!({"clientId": self.client_id, "clientSecret": self.client_secret}))
+            .send()
+            .await
+            .map_err(err)?;
+        if !resp.status().is_success() {
+            return Err(SinkError(format!("Port refused the credentials: {}", resp.status())));
+        }
+        let body: Value = resp.json().await.map_err(err)?;
+        let token = body["accessToken"].as_str().ok_or_else(|| err("no accessToken in Port's answer"))?.to_owned();
+        let expires = body["expiresIn"].as_u64().unwrap_or(3600);
+        *slot = Some((token.clone(), Instant::now() + Duration::from_secs(expires)));
+        Ok(token)
+    }
+
+    /// One call with the token, retried on 401 (new token), 429 and 5xx (backoff, `Retry-After`).
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::result::Result<(StatusCode, Value), SinkError> {
+        let mut refresh = false;
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            let token = self.token(refresh).await?;
+            refresh = false;
+            let mut req = self.client.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(token);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let delay = Duration::from_millis(300u64 << attempt.min(6)).mul_f64(0.9 + rand::random::<f64>() * 0.2);
+            match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 300.0)));
+                    let value: Value = resp.json().await.unwrap_or(Value::Null);
+                    if status == StatusCode::UNAUTHORIZED {
+                        refresh = true;
+                        last = "401 from Port".into();
+                        continue;
+                    }
+                    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                        last = format!("{status} from Port on {path}");
+                        warn!(%status, path, attempt, "Port is busy; retrying");
+                        tokio::time::sleep(after.unwrap_or(delay)).await;
+                        continue;
+                    }
+                    return Ok((status, value));
+                }
+                Err(e) => {
+                    last = format!("Port unreachable: {e}");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        Err(SinkError(last))
+    }
+
+    /// The integration's mapping as Port holds it; the integration is created with `default` when missing.
+    pub async fn fetch_mapping(&self, default: &Value) -> Result<Value> {
+        let path = format!("/v1/integration/{}", self.identifier);
+        let (status, body) = self.call(Method::GET, &path, None).await.map_err(|e| Error::Other(e.0))?;
+        if status.is_success() {
+            return Ok(body["integration"]["config"].clone());
+        }
+        if status != StatusCode::NOT_FOUND {
+            return Err(Error::Other(format!("Port answered {status} for {path}")));
+        }
+        info!(identifier = %self.identifier, "creating the integration in Port with its default mapping");
+        let create = json!({
+            "identifier": self.identifier,
+            "installationAppType": self.integration_type,
+            "installationId": self.identifier,
+            "config": default,
+        });
+        let (status, body) =
+            self.call(Method::POST, "/v1/integration", Some(&create)).await.map_err(|e| Error::Other(e.0))?;
+        if !status.is_success() {
+            return Err(Error::Other(format!("Port answered {status} when creating the integration: {body}")));
+        }
+        Ok(default.clone())
+    }
+
+    async fn upsert(
+        &self,
+        blueprint: &str,
+        entities: &[&Entity],
+        changes: &Changes,
+    ) -> std::result::Result<(), SinkError> {
+        let query = format!(
+            "upsert=true&merge={}&create_missing_related_entities={}",
+            changes.merge, changes.create_missing_related
+        );
+        let mut batch: Vec<Value> = Vec::new();
+        let mut size = 0;
+        let mut batches = Vec::new();
+        for e in entities {
+            let v = serde_json::to_value(e).map_err(err)?;
+            let len = v.to_string().len();
+            if !batch.is_empty() && (batch.len() == BATCH_ENTITIES || size + len > BATCH_BYTES) {
+                batches.push(std::mem::take(&mut batch));
+                size = 0;
+            }
+            size += len;
+            batch.push(v);
+        }
+        if !batch.is_empty() {
+            batches.push(batch);
+        }
+        for batch in batches {
+            let path = format!("/v1/blueprints/{blueprint}/entities/bulk?{query}&validation_only=false");
+            let (status, body) = self.call(Method::POST, &path, Some(&json!({"entities": batch}))).await?;
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                for e in &batch {
+                    let path = format!("/v1/blueprints/{blueprint}/entities?{query}");
+                    let (status, body) = self.call(Method::POST, &path, Some(e)).await?;
+                    if !status.is_success() {
+                        warn!(blueprint, identifier = %e["identifier"], %status, error = %body["message"], "Port rejected an entity");
+                    }
+                }
+                continue;
+            }
+            if !status.is_success() && status != StatusCode::MULTI_STATUS {
+                return Err(SinkError(format!("Port answered {status} to a bulk upsert of {blueprint}: {body}")));
+            }
+            for e in body["errors"].as_array().into_iter().flatten() {
+                warn!(blueprint, identifier = %e["identifier"], error = %e["message"], "Port rejected an entity");
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, blueprint: &str, ids: &[String], dependents: bool) -> std::result::Result<(), SinkError> {
+        // Ownership: only entities of this integration's data source are deleted.
+        let search = json!({
+            "combinator": "and",
+            "rules": [
+                {"property": "$identifier", "operator": "in", "value": ids},
+                {"property": "$blueprint", "operator": "=", "value": blueprint},
+                {"property": "$datasource", "operator": "contains", "value": format!("port-ocean/{}/", self.integration_type)},
+                {"property": "$datasource", "operator": "contains", "value": format!("/{}/", self.identifier)},
+            ]
+        });
+        let (status, body) = self.call(Method::POST, "/v1/entities/search", Some(&search)).await?;
+        if !status.is_success() {
+            return Err(SinkError(format!("Port answered {status} to the ownership search: {body}")));
+        }
+        let owned: Vec<&str> =
+            body["entities"].as_array().into_iter().flatten().filter_map(|e| e["identifier"].as_str()).collect();
+        if owned.len() < ids.len() {
+            info!(blueprint, skipped = ids.len() - owned.len(), "not deleting entities this integration does not own");
+        }
+        for chunk in owned.chunks(100) {
+            let path = format!("/v1/blueprints/{blueprint}/bulk/entities/delete?delete_dependents={dependents}");
+            let (status, body) = self.call(Method::POST, &path, Some(&json!({"entities": chunk}))).await?;
+            if !status.is_success() {
+                return Err(SinkError(format!("Port answered {status} to a bulk delete of {blueprint}: {body}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Sink for PortSink {
+    fn apply<'a>(&'a self, changes: &'a Changes) -> BoxFuture<'a, std::result::Result<(), SinkError>> {
+        Box::pin(async move {
+            let mut upserts: BTreeMap<&str, Vec<&Entity>> = BTreeMap::new();
+            for e in &changes.upserts {
+                upserts.entry(e.blueprint.as_str()).or_default().push(e);
+            }
+            for (bp, entities) in upserts {
+                self.upsert(bp, &entities, changes).await?;
+            }
+            let mut deletes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for d in &changes.deletes {
+                deletes.entry(d.blueprint.as_str()).or_default().push(d.identifier.clone());
+            }
+            for (bp, ids) in deletes {
+                self.delete(bp, &ids, changes.delete_dependents).await?;
+            }
+            Ok(())
+        })
+    }
+}
