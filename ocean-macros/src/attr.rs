@@ -19,9 +19,10 @@ pub(crate) mod kw {
     syn::custom_keyword!(filter);
     syn::custom_keyword!(name);
     syn::custom_keyword!(none);
+    syn::custom_keyword!(dedup);
 }
 
-pub(crate) const PROCESSOR_KEYS: &str = "`path`, `kinds`, `auth`, `insecure`, `group_by`, `max_retries`, `initial_retry_delay`, `max_retry_delay`, `exponential_base`, `init`, `filter`, `name`";
+pub(crate) const PROCESSOR_KEYS: &str = "`path`, `kinds`, `auth`, `insecure`, `group_by`, `dedup`, `max_retries`, `initial_retry_delay`, `max_retry_delay`, `exponential_base`, `init`, `filter`, `name`";
 
 /// A number of seconds written as an integer or a float literal.
 #[derive(Clone)]
@@ -92,6 +93,7 @@ pub(crate) struct ProcessorArgs {
     pub(crate) auth: Option<AuthArg>,
     pub(crate) insecure: Option<Span>,
     pub(crate) group_by: Option<LitStr>,
+    pub(crate) dedup: Option<Ident>,
     pub(crate) max_retries: Option<LitInt>,
     pub(crate) initial_retry_delay: Option<Seconds>,
     pub(crate) max_retry_delay: Option<Seconds>,
@@ -147,6 +149,11 @@ impl Parse for ProcessorArgs {
                 input.parse::<Token![=]>()?;
                 let v = input.parse()?;
                 set(&mut a.group_by, v, k.span, "group_by", &mut errors);
+            } else if la.peek(kw::dedup) {
+                let k: kw::dedup = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+                set(&mut a.dedup, v, k.span, "dedup", &mut errors);
             } else if la.peek(kw::max_retries) {
                 let k: kw::max_retries = input.parse()?;
                 input.parse::<Token![=]>()?;

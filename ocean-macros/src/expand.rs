@@ -117,6 +117,9 @@ fn registration_calls(a: &ProcessorArgs, custom_auth: bool) -> TokenStream {
     if let Some(g) = &a.group_by {
         calls.push(quote! { .group_by(#g) });
     }
+    if let Some(d) = &a.dedup {
+        calls.push(quote! { .dedup(::ocean::__private::delivery::#d()) });
+    }
     quote! { #(#calls)* }
 }
 

@@ -19,7 +19,8 @@ use proc_macro::TokenStream;
 /// function is `handle_event`.
 ///
 /// Arguments: `path = "/webhook"` (required), `kinds = ["issue", ...]`, `auth = github(secret = "key")` or
-/// `auth = none`, `insecure`, `group_by = ".issue.id"`, `max_retries`, `initial_retry_delay`,
+/// `auth = none`, `insecure`, `group_by = ".issue.id"`, `dedup = github` (a provider of
+/// `ocean::delivery`, or `none`; default: the verifier's provider), `max_retries`, `initial_retry_delay`,
 /// `max_retry_delay`, `exponential_base` (seconds), `init = path::to::fn` (impl blocks),
 /// `filter = path::to::fn` (functions), `name = "..."`.
 #[proc_macro_attribute]

@@ -37,4 +37,5 @@ pub(crate) const UPSERTED: &str = "ocean_entities_upserted_total";
 pub(crate) const DELETED: &str = "ocean_entities_deleted_total";
 pub(crate) const QUEUE_DEPTH: &str = "ocean_queue_depth";
 pub(crate) const LATENCY: &str = "ocean_event_processing_seconds";
+pub(crate) const E2E: &str = "ocean_event_end_to_end_seconds";
 pub(crate) const SINK_ERRORS: &str = "ocean_sink_errors_total";

@@ -94,6 +94,9 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
             warn!(failures = failed.len(), "dead-lettered; replay it from the admin API or `ocean dlq`");
         }
         metrics::counter!(m::PROCESSED).increment(1);
+        if let Ok(age) = ev.received_at.elapsed() {
+            metrics::histogram!(m::E2E).record(age.as_secs_f64());
+        }
         metrics::counter!(m::UPSERTED).increment(changes.upserts.len() as u64);
         metrics::counter!(m::DELETED).increment(changes.deletes.len() as u64);
         info!(upserted = changes.upserts.len(), deleted = changes.deletes.len(), "applied");

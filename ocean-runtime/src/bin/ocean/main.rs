@@ -4,6 +4,7 @@
 // A command-line tool: standard output is its interface.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod dlq;
 mod map;
 mod send;
@@ -25,6 +26,8 @@ enum Command {
     Send(send::Args),
     /// List, inspect, replay and delete dead letters of a running integration.
     Dlq(dlq::Args),
+    /// Measure the ceiling, intake, end to end, latency and memory in one run.
+    Bench(bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -35,6 +38,7 @@ fn main() -> std::process::ExitCode {
         Command::Map(a) => map::run(a),
         Command::Send(a) => send::run(a),
         Command::Dlq(a) => dlq::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

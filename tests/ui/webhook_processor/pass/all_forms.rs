@@ -8,6 +8,7 @@ struct Issues;
     kinds = ["issue", "comment"],
     auth = github(secret = "webhook_secret"),
     group_by = ".issue.id",
+    dedup = github,
     max_retries = 5,
     initial_retry_delay = 0.5,
     max_retry_delay = 10,

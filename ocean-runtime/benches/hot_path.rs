@@ -1,0 +1,49 @@
+//! Per-event costs on the hot path, on a real GitHub payload: JSON parsing, signature verification and the
+//! GitHub mapping. Run with `cargo bench -p ocean-runtime --bench hot_path`.
+
+use std::time::SystemTime;
+
+use ocean::Headers;
+use ocean::auth::{Algorithm, sign};
+use ocean::mapping::Mapping;
+use serde_json::Value;
+
+fn main() {
+    divan::main();
+}
+
+fn corpus(rel: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/payloads/github").join(rel);
+    let v: Value = serde_json::from_slice(&std::fs::read(path).expect("corpus payload")).expect("JSON");
+    serde_json::to_vec(&v).expect("compact")
+}
+
+#[divan::bench]
+fn parse_payload(b: divan::Bencher<'_, '_>) {
+    let body = corpus("pull_request/opened.payload.json");
+    b.counter(divan::counter::BytesCount::new(body.len()))
+        .bench(|| serde_json::from_slice::<Value>(divan::black_box(&body)).is_ok());
+}
+
+#[divan::bench]
+fn verify_github_signature(b: divan::Bencher<'_, '_>) {
+    let body = corpus("pull_request/opened.payload.json");
+    let secret = "bench-secret";
+    let sig = format!("sha256={}", hex::encode(sign(Algorithm::Sha256, secret.as_bytes(), &[&body])));
+    let headers = Headers::from_pairs([("x-hub-signature-256", sig)]);
+    let v = ocean::auth::github().secret_value(secret).build_verifier(None).ok().flatten().expect("verifier");
+    b.counter(divan::counter::BytesCount::new(body.len()))
+        .bench(|| v.verify(divan::black_box(&body), &headers, SystemTime::now()).is_ok());
+}
+
+#[divan::bench]
+fn map_pull_request(b: divan::Bencher<'_, '_>) {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/port-app-configs/github.yml");
+    let mapping =
+        Mapping::parse("github.yml", &std::fs::read_to_string(config).expect("config"), false).expect("mapping");
+    let payload: Value = serde_json::from_slice(&corpus("pull_request/opened.payload.json")).expect("JSON");
+    let mut pr = payload["pull_request"].clone();
+    pr["__repository"] = "Hello-World".into();
+    let items = vec![pr];
+    b.bench(|| mapping.map_items("pull-request", divan::black_box(&items), &[]).upserts.len());
+}

@@ -1,0 +1,381 @@
+//! `ocean bench --report <file.json> [--quick]`: the figures the project is judged by, measured in one run
+//! on this machine, as ratios to a bare actix-web handler (the ceiling).
+//!
+//! 1. Ceiling: an actix-web handler that reads the body and answers 200, same payloads and connections.
+//! 2. The GitHub example (release build) on loopback, durable then in-memory queue: signed GitHub payloads
+//!    answered 202 per second (intake), and events per second until every one is in the local catalog.
+//! 3. At half of the end-to-end saturation rate: p50 and p99 of intake (client side) and of end to end
+//!    (received to applied, from the integration's histogram).
+//! 4. Resident memory idle, and peak during the burst (with the queue depth reached).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ocean::actix_web::{App, HttpResponse, HttpServer, web};
+use ocean::auth::{Algorithm, sign};
+use serde_json::{Value, json};
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Where to write the JSON report (a Markdown table is written beside it).
+    #[arg(long, default_value = "bench-report.json")]
+    report: PathBuf,
+    /// A run under two minutes.
+    #[arg(long)]
+    quick: bool,
+    /// A tiny load that only checks the harness runs (CI).
+    #[arg(long)]
+    smoke: bool,
+    /// Keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// The example binary (default: built with `cargo build --release -p example-github`).
+    #[arg(long)]
+    binary: Option<PathBuf>,
+}
+
+const SECRET: &str = "bench-secret";
+
+struct Payloads {
+    template: Value,
+}
+
+impl Payloads {
+    fn load() -> Result<Self, String> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/corpus/payloads/github/issues/opened.payload.json");
+        let v: Value = serde_json::from_slice(&std::fs::read(&root).map_err(|e| format!("{}: {e}", root.display()))?)
+            .map_err(|e| e.to_string())?;
+        Ok(Self { template: v })
+    }
+
+    /// A signed event for issue `n`: body and headers.
+    fn event(&self, n: u64) -> (Vec<u8>, String, String) {
+        let mut v = self.template.clone();
+        v["issue"]["id"] = n.into();
+        v["issue"]["number"] = n.into();
+        let body = serde_json::to_vec(&v).unwrap_or_default();
+        let sig = format!("sha256={}", hex::encode(sign(Algorithm::Sha256, SECRET.as_bytes(), &[&body])));
+        (body, sig, format!("bench-{n}"))
+    }
+}
+
+struct Load {
+    sent: u64,
+    ok: u64,
+    secs: f64,
+    latencies_ms: Vec<f64>,
+}
+
+/// Sends events from `first` on `connections` connections for `duration`, or at `rate` per second if set.
+async fn load(
+    url: &str,
+    p: &Arc<Payloads>,
+    first: u64,
+    connections: usize,
+    duration: Duration,
+    rate: Option<f64>,
+) -> Load {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap_or_default();
+    let next = Arc::new(AtomicU64::new(first));
+    let ok = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, next, ok, stop, p, url) =
+            (client.clone(), next.clone(), ok.clone(), stop.clone(), p.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if let Some(r) = rate {
+                    let due = start + Duration::from_secs_f64((n - first) as f64 / r);
+                    tokio::time::sleep_until(due.into()).await;
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                let (body, sig, delivery) = p.event(n);
+                let t = Instant::now();
+                let resp = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-github-event", "issues")
+                    .header("x-github-delivery", delivery)
+                    .header("x-hub-signature-256", sig)
+                    .body(body)
+                    .send()
+                    .await;
+                if let Ok(r) = resp {
+                    if r.status().is_success() {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = r.bytes().await;
+                }
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies_ms = Vec::new();
+    for t in tasks {
+        latencies_ms.extend(t.await.unwrap_or_default());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Load { sent: next.load(Ordering::Relaxed) - first, ok: ok.load(Ordering::Relaxed), secs, latencies_ms }
+}
+
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn rss_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
+    let text = match client.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => return 0.0,
+    };
+    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+/// p-quantile of the end-to-end histogram (bucket upper bound), in ms.
+async fn e2e_quantile(client: &reqwest::Client, base: &str, q: f64) -> f64 {
+    let text = client.get(format!("{base}/metrics")).send().await.ok().map(|r| r.text());
+    let text = match text {
+        Some(t) => t.await.unwrap_or_default(),
+        None => return 0.0,
+    };
+    let mut buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter(|l| l.starts_with("ocean_event_end_to_end_seconds_bucket"))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    buckets.iter().find(|(_, c)| *c >= total * q).map_or(0.0, |(le, _)| le * 1000.0)
+}
+
+struct Example {
+    child: Child,
+    base: String,
+    dir: PathBuf,
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(18000, |a| a.port())
+}
+
+async fn start_example(bin: &Path, backend: &str, client: &reqwest::Client) -> Result<Example, String> {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("ocean-bench-{backend}-{port}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let child = Command::new(bin)
+        .env("OCEAN__HTTP__PORT", port.to_string())
+        .env("OCEAN__STATE_DIR", &dir)
+        .env("OCEAN__QUEUE__BACKEND", backend)
+        .env("OCEAN__QUEUE__CAPACITY", "1000000")
+        .env("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", SECRET)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    let ex = Example { child, base: format!("http://127.0.0.1:{port}"), dir };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{}/health/ready", ex.base)).send().await
+            && r.status().is_success()
+        {
+            return Ok(ex);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("the example did not become ready".into())
+}
+
+fn build_example() -> Result<PathBuf, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "example-github"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("cargo build --release -p example-github failed".into());
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    Ok(target.join("release/example-github"))
+}
+
+pub(crate) fn run(a: Args) -> Result<(), String> {
+    let bin = match &a.binary {
+        Some(b) => b.clone(),
+        None => build_example()?,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(bench(a, bin))
+}
+
+async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
+    let d = Duration::from_secs(if a.smoke {
+        1
+    } else if a.quick {
+        5
+    } else {
+        15
+    });
+    let p = Arc::new(Payloads::load()?);
+    let client = reqwest::Client::new();
+    let mut report = json!({
+        "machine": {
+            "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "os": std::env::consts::OS,
+            "arch": std::env::consts::ARCH,
+            "cpu": std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or_default().trim().to_owned())),
+        },
+        "payload_bytes": p.event(1).0.len(),
+        "connections": a.connections,
+        "duration_secs": d.as_secs(),
+    });
+
+    // 1. The ceiling.
+    let ceiling = HttpServer::new(|| {
+        App::new().default_service(web::to(|_body: web::Bytes| async { HttpResponse::Ok().finish() }))
+    })
+    .bind(("127.0.0.1", 0))
+    .map_err(|e| e.to_string())?;
+    let addr = ceiling.addrs()[0];
+    let server = ceiling.disable_signals().run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    let c = load(&format!("http://{addr}/"), &p, 0, a.connections, d, None).await;
+    handle.stop(true).await;
+    let ceiling_rps = c.ok as f64 / c.secs;
+    report["ceiling_rps"] = json!(ceiling_rps.round());
+    eprintln!("ceiling: {ceiling_rps:.0} req/s");
+
+    // 2. Intake and end to end, durable then memory.
+    let mut first = 1_000_000u64;
+    for backend in ["durable", "memory"] {
+        let ex = start_example(&bin, backend, &client).await?;
+        let pid = ex.child.id();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let idle = rss_mib(pid, "VmRSS:");
+        let started = Instant::now();
+        let mut l = load(&format!("{}/integration/webhook", ex.base), &p, first, a.connections, d, None).await;
+        first += l.sent + 1;
+        let intake_rps = l.ok as f64 / l.secs;
+        let depth = metric(&client, &ex.base, "ocean_queue_depth").await;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while metric(&client, &ex.base, "ocean_events_processed_total").await < l.ok as f64 && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let e2e_eps = l.ok as f64 / started.elapsed().as_secs_f64();
+        let peak = rss_mib(pid, "VmHWM:");
+        eprintln!(
+            "{backend}: intake {intake_rps:.0} req/s, end to end {e2e_eps:.0} events/s, rss idle {idle:.1} MiB, peak {peak:.1} MiB"
+        );
+        if backend == "durable" {
+            report["intake_rps"] = json!(intake_rps.round());
+            report["e2e_eps"] = json!(e2e_eps.round());
+            report["intake_saturated_p99_ms"] = json!(quantile(&mut l.latencies_ms, 0.99));
+            report["rss_idle_mib"] = json!(idle);
+            report["rss_queued_mib"] = json!(peak);
+            report["queued_at_peak"] = json!(depth);
+            report["events_in_burst"] = json!(l.ok);
+            // 3. Latency at half of saturation.
+            let rate = (e2e_eps / 2.0).max(1.0);
+            let ex2 = start_example(&bin, backend, &client).await?;
+            let mut h =
+                load(&format!("{}/integration/webhook", ex2.base), &p, first, a.connections, d, Some(rate)).await;
+            first += h.sent + 1;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while metric(&client, &ex2.base, "ocean_events_processed_total").await < h.ok as f64
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            report["half_saturation_rate"] = json!(rate.round());
+            report["intake_p50_ms"] = json!(quantile(&mut h.latencies_ms, 0.5));
+            report["intake_p99_ms"] = json!(quantile(&mut h.latencies_ms, 0.99));
+            report["e2e_p50_ms"] = json!(e2e_quantile(&client, &ex2.base, 0.5).await);
+            report["e2e_p99_ms"] = json!(e2e_quantile(&client, &ex2.base, 0.99).await);
+        } else {
+            report["intake_rps_memory"] = json!(intake_rps.round());
+            report["e2e_eps_memory"] = json!(e2e_eps.round());
+        }
+    }
+    let ratio = |k: &str| report[k].as_f64().unwrap_or(0.0) / ceiling_rps.max(1.0);
+    report["ratios"] = json!({
+        "intake_durable_to_ceiling": (ratio("intake_rps") * 1000.0).round() / 1000.0,
+        "intake_memory_to_ceiling": (ratio("intake_rps_memory") * 1000.0).round() / 1000.0,
+        "e2e_to_ceiling": (ratio("e2e_eps") * 1000.0).round() / 1000.0,
+    });
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    std::fs::write(&a.report, &text).map_err(|e| format!("{}: {e}", a.report.display()))?;
+    std::fs::write(a.report.with_extension("md"), markdown(&report)).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn markdown(r: &Value) -> String {
+    let f = |k: &str| r[k].as_f64().map_or("-".to_owned(), |v| format!("{v:.1}"));
+    let ratio = |k: &str| r["ratios"][k].as_f64().map_or("-".to_owned(), |v| format!("{v:.2}"));
+    format!(
+        "| Measure | Value | Ratio to the ceiling | Goal |\n|---|---|---|---|\n\
+| Ceiling (bare actix-web, req/s) | {} | 1.00 | |\n\
+| Intake, durable queue (req/s) | {} | {} | ≥ 0.5 |\n\
+| Intake, in-memory queue (req/s) | {} | {} | |\n\
+| End to end, durable (events/s) | {} | {} | ≥ 0.25 |\n\
+| Intake p50 / p99 at half saturation (ms) | {} / {} | | |\n\
+| End-to-end p50 / p99 at half saturation (ms, bucket bound) | {} / {} | | p99 ≤ 25 |\n\
+| RSS idle (MiB) | {} | | ≤ 25 |\n\
+| Peak RSS during the burst (MiB), queue depth reached {} | {} | | ≤ 200 at 100k queued |\n",
+        f("ceiling_rps"),
+        f("intake_rps"),
+        ratio("intake_durable_to_ceiling"),
+        f("intake_rps_memory"),
+        ratio("intake_memory_to_ceiling"),
+        f("e2e_eps"),
+        ratio("e2e_to_ceiling"),
+        f("intake_p50_ms"),
+        f("intake_p99_ms"),
+        f("e2e_p50_ms"),
+        f("e2e_p99_ms"),
+        f("rss_idle_mib"),
+        f("queued_at_peak"),
+        f("rss_queued_mib"),
+    )
+}
