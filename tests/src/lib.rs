@@ -24,3 +24,75 @@ pub fn payload_files(rel: &str) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// A processor for tests: for its kind, upserts what the payload lists under `upsert` and deletes what it
+/// lists under `delete`, or upserts the payload itself when it lists neither.
+#[derive(Clone, Copy, Debug)]
+pub struct Echo {
+    /// The kind of the mapping it feeds.
+    pub kind: &'static str,
+}
+
+impl ocean::WebhookProcessor for Echo {
+    async fn get_matching_kinds(&self, _e: &ocean::WebhookEvent) -> Vec<String> {
+        vec![self.kind.to_owned()]
+    }
+
+    async fn handle_event(
+        &self,
+        e: &ocean::WebhookEvent,
+        _r: &ocean::ResourceConfig,
+    ) -> Result<ocean::WebhookEventRawResults, ocean::ProcessorError> {
+        let list = |k: &str| e.payload[k].as_array().cloned();
+        Ok(match (list("upsert"), list("delete")) {
+            (None, None) => ocean::WebhookEventRawResults::upsert([e.payload.clone()]),
+            (u, d) => ocean::WebhookEventRawResults {
+                updated_raw_results: u.unwrap_or_default(),
+                deleted_raw_results: d.unwrap_or_default(),
+            },
+        })
+    }
+}
+
+/// An unauthenticated [`Echo`] processor on `path`.
+pub fn echo(path: &str, kind: &'static str) -> ocean::Processor {
+    let p = Echo { kind };
+    ocean::Processor::new(path, move |_| Ok(p)).name(kind).no_auth()
+}
+
+/// A fresh state directory under the system's temporary folder (removed by the caller).
+pub fn temp_state_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ocean-{tag}-{:x}", random_u64()));
+    std::fs::create_dir_all(&d).expect("create a state directory");
+    d
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}
+
+/// Serves `state` with `handler` on loopback (a third party's API inside the test): its base URL and handle.
+pub async fn serve<S, H, Args>(state: std::sync::Arc<S>, handler: H) -> (String, ocean::actix_web::dev::ServerHandle)
+where
+    S: Send + Sync + 'static,
+    H: ocean::actix_web::Handler<Args> + Clone + Send + Sync + 'static,
+    Args: ocean::actix_web::FromRequest + 'static,
+    H::Output: ocean::actix_web::Responder + 'static,
+{
+    use ocean::actix_web::{App, HttpServer, web};
+    let server = HttpServer::new(move || {
+        App::new().app_data(web::Data::new(state.clone())).default_service(web::to(handler.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .expect("bind on loopback");
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{addr}"), handle)
+}

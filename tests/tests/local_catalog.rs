@@ -4,25 +4,7 @@
 use std::time::Duration;
 
 use ocean::testing::TestIntegration;
-use ocean::{Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults, WebhookProcessor};
 use serde_json::{Value, json};
-
-#[derive(Default)]
-struct Items;
-
-impl WebhookProcessor for Items {
-    async fn get_matching_kinds(&self, _e: &WebhookEvent) -> Vec<String> {
-        vec!["service".into()]
-    }
-    async fn handle_event(
-        &self,
-        e: &WebhookEvent,
-        _r: &ResourceConfig,
-    ) -> Result<WebhookEventRawResults, ProcessorError> {
-        let list = |k: &str| e.payload[k].as_array().cloned().unwrap_or_default();
-        Ok(WebhookEventRawResults { updated_raw_results: list("upsert"), deleted_raw_results: list("delete") })
-    }
-}
 
 fn mapping(merge: bool) -> String {
     format!(
@@ -45,7 +27,7 @@ resources:
 
 async fn start(merge: bool, dir: &std::path::Path) -> TestIntegration {
     let integration = ocean::Integration::new("catalog")
-        .processor(Processor::of::<Items>("/items").no_auth())
+        .processor(ocean_tests::echo("/items", "service"))
         .default_mapping(&mapping(merge));
     let d = dir.to_owned();
     TestIntegration::start_with(integration, move |s| s.state_dir = d).await.unwrap()
@@ -58,7 +40,7 @@ async fn send(it: &TestIntegration, body: Value) {
 
 #[tokio::test]
 async fn merge_replace_delete_read_api_and_restart() {
-    let dir = std::env::temp_dir().join(format!("ocean-catalog-{:x}", rand::random::<u64>()));
+    let dir = ocean_tests::temp_state_dir("catalog");
     let it = start(true, &dir).await;
     send(&it, json!({"upsert": [{"id": "api", "name": "API", "team": "core", "language": "rust", "tier": 1, "owner": "alice"}]})).await;
     // The entity as Port shows it: every field, properties and relations kept.
@@ -94,7 +76,7 @@ async fn merge_replace_delete_read_api_and_restart() {
 async fn merge_keeps_properties_of_other_writers_replace_does_not() {
     use ocean::mapping::{Changes, Entity};
     for merge in [true, false] {
-        let dir = tempfile_dir();
+        let dir = ocean_tests::temp_state_dir("catalog");
         let catalog = ocean::sink::LocalCatalog::open(&dir.join("catalog.redb")).unwrap();
         let entity = |props: Value| Entity {
             identifier: json!("svc"),
@@ -119,10 +101,4 @@ async fn merge_keeps_properties_of_other_writers_replace_does_not() {
         drop(catalog);
         std::fs::remove_dir_all(dir).ok();
     }
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("ocean-catalog-{:x}", rand::random::<u64>()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use ocean::testing::TestIntegration;
-use ocean::{Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults, WebhookProcessor};
 use serde_json::Value;
 
 const MAPPING: &str = r#"
@@ -16,22 +15,6 @@ resources:
         mappings: { identifier: .id | tostring, title: .title, blueprint: '"item"' }
 "#;
 
-#[derive(Default)]
-struct Items;
-
-impl WebhookProcessor for Items {
-    async fn get_matching_kinds(&self, _e: &WebhookEvent) -> Vec<String> {
-        vec!["item".into()]
-    }
-    async fn handle_event(
-        &self,
-        e: &WebhookEvent,
-        _r: &ResourceConfig,
-    ) -> Result<WebhookEventRawResults, ProcessorError> {
-        Ok(WebhookEventRawResults::upsert([e.payload.clone()]))
-    }
-}
-
 async fn metric(it: &TestIntegration, name: &str) -> f64 {
     let text = it.client.get(format!("{}/metrics", it.base_url)).send().await.unwrap().text().await.unwrap();
     text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
@@ -40,7 +23,7 @@ async fn metric(it: &TestIntegration, name: &str) -> f64 {
 #[tokio::test]
 async fn a_forged_signature_is_401_never_queued_and_counted() {
     let secret = "It's a Secret to Everybody";
-    let p = Processor::of::<Items>("/items").auth(ocean::auth::github().secret("webhook_secret"));
+    let p = ocean_tests::echo("/items", "item").auth(ocean::auth::github().secret("webhook_secret"));
     let integration = ocean::Integration::new("test").processor(p).default_mapping(MAPPING);
     let it = TestIntegration::start_with(integration, |s| {
         s.integration.config.insert("webhook_secret".into(), Value::String(secret.into()));

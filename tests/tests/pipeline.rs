@@ -153,11 +153,11 @@ async fn a_retryable_error_is_retried_with_bounded_delays_then_applied_once() {
     assert!(it.wait_idle(Duration::from_secs(10)).await);
     let attempts = flaky.attempts.lock().unwrap().clone();
     assert_eq!(attempts.len(), 3);
-    // Full jitter under ceilings of 50 ms then min(100, 80) ms; allow scheduling slack above.
+    // Full jitter under ceilings of 50 ms then min(100, 80) ms; allow scheduling slack on a loaded machine.
     let d1 = attempts[1] - attempts[0];
     let d2 = attempts[2] - attempts[1];
-    assert!(d1 <= Duration::from_millis(50 + 40), "first delay {d1:?}");
-    assert!(d2 <= Duration::from_millis(80 + 40), "second delay {d2:?}");
+    assert!(d1 <= Duration::from_millis(50 + 150), "first delay {d1:?}");
+    assert!(d2 <= Duration::from_millis(80 + 150), "second delay {d2:?}");
     assert_eq!(it.entity("item", "1").unwrap()["title"], "one");
     it.shutdown().await;
 }

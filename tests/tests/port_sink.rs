@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use ocean::testing::TestIntegration;
-use ocean::{Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults, WebhookProcessor};
 use serde_json::{Value, json};
 
 /// A call: method, path, query, body, when.
@@ -104,23 +103,6 @@ async fn port(req: HttpRequest, body: web::Bytes, p: web::Data<Arc<Port>>) -> Ht
     }
 }
 
-#[derive(Default)]
-struct Items;
-
-impl WebhookProcessor for Items {
-    async fn get_matching_kinds(&self, _e: &WebhookEvent) -> Vec<String> {
-        vec!["item".into()]
-    }
-    async fn handle_event(
-        &self,
-        e: &WebhookEvent,
-        _r: &ResourceConfig,
-    ) -> Result<WebhookEventRawResults, ProcessorError> {
-        let list = |k: &str| e.payload[k].as_array().cloned().unwrap_or_default();
-        Ok(WebhookEventRawResults { updated_raw_results: list("upsert"), deleted_raw_results: list("delete") })
-    }
-}
-
 const MAPPING: &str = r#"
 resources:
   - kind: item
@@ -143,23 +125,14 @@ fn calls(p: &Port, path: &str) -> Vec<(String, String, Value, Instant)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_calls_follow_the_reference() {
     let state = Arc::new(Port::default());
-    let s2 = state.clone();
-    let server =
-        HttpServer::new(move || App::new().app_data(web::Data::new(s2.clone())).default_service(web::to(port)))
-            .workers(1)
-            .bind(("127.0.0.1", 0))
-            .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
+    let (base, handle) = ocean_tests::serve(state.clone(), port).await;
 
     let integration =
-        ocean::Integration::new("test").processor(Processor::of::<Items>("/items").no_auth()).default_mapping(MAPPING);
+        ocean::Integration::new("test").processor(ocean_tests::echo("/items", "item")).default_mapping(MAPPING);
     let it = TestIntegration::start_with(integration, move |s| {
         s.port.client_id = Some("id".into());
         s.port.client_secret = Some("secret".into());
-        s.port.base_url = format!("http://{addr}");
+        s.port.base_url = base;
         s.integration.identifier = Some("test-port".into());
         s.integration.kind = Some("custom".into());
     })
@@ -241,22 +214,13 @@ async fn an_unreachable_port_keeps_events_queued() {
     // Port answers nothing (a closed port) once started: the sink fails, the event stays queued.
     let state = Arc::new(Port::default());
     *state.integration.lock().unwrap() = Some(json!({"config": serde_norway::from_str::<Value>(MAPPING).unwrap()}));
-    let s2 = state.clone();
-    let server =
-        HttpServer::new(move || App::new().app_data(web::Data::new(s2.clone())).default_service(web::to(port)))
-            .workers(1)
-            .bind(("127.0.0.1", 0))
-            .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
+    let (base, handle) = ocean_tests::serve(state.clone(), port).await;
     let integration =
-        ocean::Integration::new("test").processor(Processor::of::<Items>("/items").no_auth()).default_mapping(MAPPING);
+        ocean::Integration::new("test").processor(ocean_tests::echo("/items", "item")).default_mapping(MAPPING);
     let it = TestIntegration::start_with(integration, move |s| {
         s.port.client_id = Some("id".into());
         s.port.client_secret = Some("secret".into());
-        s.port.base_url = format!("http://{addr}");
+        s.port.base_url = base;
         s.integration.identifier = Some("test-port".into());
         s.max_wait_seconds_before_shutdown = 0.5;
     })

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use ocean::testing::TestIntegration;
 use serde_json::{Value, json};
 
@@ -37,19 +37,6 @@ async fn handle(req: HttpRequest, body: web::Bytes, gh: web::Data<Arc<Github>>) 
     }
 }
 
-async fn fake_github(gh: Arc<Github>) -> (String, actix_web::dev::ServerHandle) {
-    let server =
-        HttpServer::new(move || App::new().app_data(web::Data::new(gh.clone())).default_service(web::to(handle)))
-            .workers(1)
-            .bind(("127.0.0.1", 0))
-            .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    (format!("http://{addr}"), handle)
-}
-
 async fn start(api: &str) -> TestIntegration {
     let api = api.to_owned();
     TestIntegration::start_with(example_github::integration(), move |s| {
@@ -79,7 +66,7 @@ async fn wait_for(gh: &Github, method: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_the_webhook_and_refetches_issues() {
     let gh = Arc::new(Github::default());
-    let (api, server) = fake_github(gh.clone()).await;
+    let (api, server) = ocean_tests::serve(gh.clone(), handle).await;
     let it = start(&api).await;
     let hook = wait_for(&gh, "POST").await;
     assert_eq!(hook["config"]["url"], "https://ocean.example/integration/webhook");
