@@ -46,7 +46,16 @@ pub(crate) async fn run(rt: Arc<Runtime>) {
 }
 
 pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
-    let ev = &*item.event;
+    // Queued events do not keep their parsed payload (it costs several times the body in memory).
+    let parsed;
+    let ev: &WebhookEvent = if item.event.payload.is_null() && !item.event.body.is_empty() {
+        let mut e = (*item.event).clone();
+        e.payload = serde_json::from_slice(&e.body).unwrap_or(serde_json::Value::Null);
+        parsed = e;
+        &parsed
+    } else {
+        &item.event
+    };
     let span = info_span!("event", trace_id = %ev.trace_id, path = %ev.path);
     async move {
         info!("started");
@@ -89,7 +98,8 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
             names.dedup();
             let attempts = failed.iter().map(|f| f.2).max().unwrap_or(1);
             let error = failed.iter().map(|f| format!("{}: {}", f.0, f.1)).collect::<Vec<_>>().join("; ");
-            rt.queue.dead_letter(item, names, error, attempts);
+            let full = QueuedEvent { event: std::sync::Arc::new(ev.clone()), ..item.clone() };
+            rt.queue.dead_letter(&full, names, error, attempts);
             metrics::counter!(m::DEAD_LETTERED).increment(1);
             warn!(failures = failed.len(), "dead-lettered; replay it from the admin API or `ocean dlq`");
         }

@@ -31,6 +31,8 @@ impl std::fmt::Display for JqError {
 pub struct Program {
     filter: jaq_core::Filter<D>,
     source: String,
+    /// `.a.b.c`: evaluated on the JSON directly, without converting the whole input.
+    path: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Program {
@@ -118,7 +120,7 @@ impl Program {
                 None => JqError { message: "invalid jq program".into(), offset: None },
             }
         })?;
-        Ok(Self { filter, source: code.to_owned() })
+        Ok(Self { filter, source: code.to_owned(), path: simple_path(code) })
     }
 
     /// The program as written.
@@ -128,6 +130,17 @@ impl Program {
 
     /// The first output for a JSON input; `Ok(None)` when the program yields nothing.
     pub fn first(&self, input: &Value) -> Result<Option<Value>, String> {
+        if let Some(path) = &self.path {
+            let mut v = input;
+            for key in path {
+                v = match v {
+                    Value::Object(m) => m.get(key).unwrap_or(&Value::Null),
+                    Value::Null => &Value::Null,
+                    _ => return self.first_val(to_val(input)).map(|v| v.map(|v| from_val(&v))),
+                };
+            }
+            return Ok(Some(v.clone()));
+        }
         self.first_val(to_val(input)).map(|v| v.map(|v| from_val(&v)))
     }
 
@@ -145,6 +158,18 @@ impl Program {
             },
         }
     }
+}
+
+/// `.a.b` (identifiers only) → `["a", "b"]`.
+fn simple_path(code: &str) -> Option<Vec<String>> {
+    let rest = code.trim().strip_prefix('.')?;
+    let parts: Vec<String> = rest.split('.').map(str::to_owned).collect();
+    let ident = |p: &String| {
+        !p.is_empty()
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !p.starts_with(|c: char| c.is_ascii_digit())
+    };
+    parts.iter().all(ident).then_some(parts)
 }
 
 /// Converts a JSON value into a jaq value.

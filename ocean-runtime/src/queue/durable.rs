@@ -40,6 +40,34 @@ struct Stored {
     processors: Vec<String>,
 }
 
+struct Names {
+    processors: Vec<String>,
+}
+
+fn event_of(s: Stored) -> WebhookEvent {
+    let payload = serde_json::from_str(&s.body).unwrap_or(serde_json::Value::Null);
+    let mut event = WebhookEvent::new(&s.path, s.body.into(), payload, Headers::from_pairs(s.headers));
+    event.trace_id = s.trace_id;
+    event.received_at = UNIX_EPOCH + Duration::from_millis(s.received_at_ms);
+    event.group_key = s.group_key;
+    event.path_params = s.path_params;
+    event
+}
+
+/// What memory keeps of a persisted event: enough to order it, not its body, headers or payload.
+fn skeleton(e: &WebhookEvent) -> WebhookEvent {
+    WebhookEvent {
+        trace_id: e.trace_id.clone(),
+        body: Default::default(),
+        payload: serde_json::Value::Null,
+        headers: Headers::default(),
+        received_at: e.received_at,
+        group_key: e.group_key.clone(),
+        path: e.path.clone(),
+        path_params: Default::default(),
+    }
+}
+
 pub(crate) fn dead_letter_of(
     id: u64,
     item: &QueuedEvent,
@@ -170,14 +198,11 @@ impl DurableQueue {
     }
 
     fn restore(&self, seq: u64, s: Stored) {
-        let payload = serde_json::from_str(&s.body).unwrap_or(serde_json::Value::Null);
-        let mut event = WebhookEvent::new(&s.path, s.body.clone().into(), payload, Headers::from_pairs(s.headers));
-        event.trace_id = s.trace_id;
-        event.received_at = UNIX_EPOCH + Duration::from_millis(s.received_at_ms);
-        event.group_key = s.group_key;
-        event.path_params = s.path_params;
+        let names = s.processors.clone();
+        let event = event_of(s);
+        let s = Names { processors: names };
         let known: Vec<usize> = s.processors.iter().filter_map(|n| self.names.iter().position(|m| m == n)).collect();
-        let mut item = QueuedEvent::new(event, known.clone());
+        let mut item = QueuedEvent::new(skeleton(&event), known.clone());
         item.seq = seq;
         if known.len() < s.processors.len() {
             let missing: Vec<String> = s.processors.iter().filter(|n| !self.names.contains(n)).cloned().collect();
@@ -191,6 +216,15 @@ impl DurableQueue {
         if let Err(e) = self.mem.push_held(item) {
             error!(error = %e, "could not restore a queued event");
         }
+    }
+
+    /// Reads a queued event back from disk (memory holds only its skeleton).
+    fn hydrate(&self, seq: u64) -> std::result::Result<WebhookEvent, String> {
+        let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+        let t = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
+        let row = t.get(seq).map_err(|e| e.to_string())?.ok_or("missing from the store")?;
+        let s: Stored = serde_json::from_slice(row.value()).map_err(|e| e.to_string())?;
+        Ok(event_of(s))
     }
 
     fn send(&self, op: Op) -> bool {
@@ -300,6 +334,7 @@ impl Queue for DurableQueue {
             };
             let bytes = serde_json::to_vec(&self.stored(&item)).map_err(|e| QueueError::Backend(e.to_string()))?;
             let (reply, wait) = oneshot::channel();
+            let item = QueuedEvent { event: Arc::new(skeleton(&item.event)), ..item };
             let sent = self.send(Op::Insert { bytes, dedup, item, reply });
             let outcome = if sent {
                 wait.await.unwrap_or_else(|_| Err("queue writer stopped".into()))
@@ -319,7 +354,16 @@ impl Queue for DurableQueue {
     }
 
     fn next(&self) -> BoxFuture<'_, Option<Delivery>> {
-        self.mem.next()
+        Box::pin(async move {
+            let mut d = self.mem.next().await?;
+            match self.hydrate(d.item.seq) {
+                Ok(event) => d.item.event = Arc::new(event),
+                Err(e) => {
+                    error!(seq = d.item.seq, error = %e, "cannot read a queued event back; processing what is known")
+                }
+            }
+            Some(d)
+        })
     }
 
     fn ack(&self, delivery: Delivery) {

@@ -23,8 +23,15 @@ const SEP: char = '\u{1f}';
 /// ```
 #[derive(Clone)]
 pub struct LocalCatalog {
-    db: Arc<Database>,
+    inner: Arc<Inner>,
 }
+
+struct Inner {
+    db: Arc<Database>,
+    tx: Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+type Job = (Changes, tokio::sync::oneshot::Sender<Result<()>>);
 
 impl std::fmt::Debug for LocalCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,7 +46,7 @@ fn storage(e: impl std::fmt::Display) -> Error {
 impl LocalCatalog {
     /// Opens (or creates) the catalog file. A file already open in this process is shared, not reopened.
     pub fn open(path: &Path) -> Result<Self> {
-        static OPEN: Mutex<Vec<(PathBuf, Weak<Database>)>> = Mutex::new(Vec::new());
+        static OPEN: Mutex<Vec<(PathBuf, Weak<Inner>)>> = Mutex::new(Vec::new());
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -47,8 +54,8 @@ impl LocalCatalog {
             path.parent().and_then(|d| d.canonicalize().ok()).map(|d| d.join(path.file_name().unwrap_or_default()));
         let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
         open.retain(|(_, w)| w.strong_count() > 0);
-        if let Some(db) = open.iter().find(|(p, _)| Some(p) == key.as_ref()).and_then(|(_, w)| w.upgrade()) {
-            return Ok(Self { db });
+        if let Some(inner) = open.iter().find(|(p, _)| Some(p) == key.as_ref()).and_then(|(_, w)| w.upgrade()) {
+            return Ok(Self { inner });
         }
         // A handle being dropped by another thread releases its lock a moment later: wait for it briefly.
         let mut attempt = 0;
@@ -66,15 +73,22 @@ impl LocalCatalog {
         txn.open_table(ENTITIES).map_err(storage)?;
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let writer_db = db.clone();
+        std::thread::Builder::new()
+            .name("ocean-catalog-writer".into())
+            .spawn(move || writer(&writer_db, &rx))
+            .map_err(Error::Io)?;
+        let inner = Arc::new(Inner { db, tx: Mutex::new(tx) });
         if let Some(k) = key {
-            open.push((k, Arc::downgrade(&db)));
+            open.push((k, Arc::downgrade(&inner)));
         }
-        Ok(Self { db })
+        Ok(Self { inner })
     }
 
     /// Every entity of a blueprint, ordered by identifier.
     pub fn list(&self, blueprint: &str) -> Result<Vec<Value>> {
-        let txn = self.db.begin_read().map_err(storage)?;
+        let txn = self.inner.db.begin_read().map_err(storage)?;
         let table = txn.open_table(ENTITIES).map_err(storage)?;
         let start = format!("{blueprint}{SEP}");
         let end = format!("{blueprint}{}", char::from_u32(SEP as u32 + 1).unwrap_or(SEP));
@@ -88,7 +102,7 @@ impl LocalCatalog {
 
     /// One entity, as Port shows it.
     pub fn get(&self, blueprint: &str, identifier: &str) -> Result<Option<Value>> {
-        let txn = self.db.begin_read().map_err(storage)?;
+        let txn = self.inner.db.begin_read().map_err(storage)?;
         let table = txn.open_table(ENTITIES).map_err(storage)?;
         let key = format!("{blueprint}{SEP}{identifier}");
         match table.get(key.as_str()).map_err(storage)? {
@@ -99,37 +113,72 @@ impl LocalCatalog {
 
     /// Number of entities of every blueprint.
     pub fn count(&self) -> Result<u64> {
-        let txn = self.db.begin_read().map_err(storage)?;
+        let txn = self.inner.db.begin_read().map_err(storage)?;
         let table = txn.open_table(ENTITIES).map_err(storage)?;
         table.len().map_err(storage)
     }
 
     /// Applies changes in one durable transaction.
     pub fn apply_blocking(&self, changes: &Changes) -> Result<()> {
-        let txn = self.db.begin_write().map_err(storage)?;
+        let txn = self.inner.db.begin_write().map_err(storage)?;
         {
             let mut table = txn.open_table(ENTITIES).map_err(storage)?;
-            for e in &changes.upserts {
-                let Some(id) = e.id_str() else {
-                    tracing::warn!(blueprint = %e.blueprint, "search-query identifiers need Port; entity skipped in the local catalog");
-                    continue;
-                };
-                let key = format!("{}{SEP}{id}", e.blueprint);
-                let existing: Option<Value> = match table.get(key.as_str()).map_err(storage)? {
-                    Some(v) => serde_json::from_slice(v.value()).ok(),
-                    None => None,
-                };
-                let doc = to_doc(e, id, existing.filter(|_| changes.merge));
-                let bytes = serde_json::to_vec(&doc).map_err(storage)?;
-                table.insert(key.as_str(), bytes.as_slice()).map_err(storage)?;
-            }
-            for d in &changes.deletes {
-                let key = format!("{}{SEP}{}", d.blueprint, d.identifier);
-                table.remove(key.as_str()).map_err(storage)?;
-            }
+            write(&mut table, changes)?;
         }
         txn.commit().map_err(storage)
     }
+}
+
+/// The writer thread: the changes of every event pending at the moment share one transaction and one
+/// fsync (group commit); each event is answered once its changes are durable.
+fn writer(db: &Database, rx: &std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 1024 {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = (|| -> Result<()> {
+            let txn = db.begin_write().map_err(storage)?;
+            {
+                let mut table = txn.open_table(ENTITIES).map_err(storage)?;
+                for (changes, _) in &batch {
+                    write(&mut table, changes)?;
+                }
+            }
+            txn.commit().map_err(storage)
+        })();
+        for (_, reply) in batch {
+            let _ = reply.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(Error::Storage(e.to_string())),
+            });
+        }
+    }
+}
+
+fn write(table: &mut redb::Table<'_, &str, &[u8]>, changes: &Changes) -> Result<()> {
+    for e in &changes.upserts {
+        let Some(id) = e.id_str() else {
+            tracing::warn!(blueprint = %e.blueprint, "search-query identifiers need Port; entity skipped in the local catalog");
+            continue;
+        };
+        let key = format!("{}{SEP}{id}", e.blueprint);
+        let existing: Option<Value> = match table.get(key.as_str()).map_err(storage)? {
+            Some(v) => serde_json::from_slice(v.value()).ok(),
+            None => None,
+        };
+        let doc = to_doc(e, id, existing.filter(|_| changes.merge));
+        let bytes = serde_json::to_vec(&doc).map_err(storage)?;
+        table.insert(key.as_str(), bytes.as_slice()).map_err(storage)?;
+    }
+    for d in &changes.deletes {
+        let key = format!("{}{SEP}{}", d.blueprint, d.identifier);
+        table.remove(key.as_str()).map_err(storage)?;
+    }
+    Ok(())
 }
 
 /// Port's entity shape; with merge, properties and relations are merged into the existing ones.
@@ -162,13 +211,13 @@ fn to_doc(e: &Entity, id: &str, existing: Option<Value>) -> Value {
 
 impl Sink for LocalCatalog {
     fn apply<'a>(&'a self, changes: &'a Changes) -> BoxFuture<'a, Result<(), SinkError>> {
-        let this = self.clone();
-        let changes = changes.clone();
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let sent = self.inner.tx.lock().map(|tx| tx.send((changes.clone(), reply)).is_ok()).unwrap_or(false);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || this.apply_blocking(&changes))
-                .await
-                .map_err(|e| SinkError(e.to_string()))?
-                .map_err(|e| SinkError(e.to_string()))
+            if !sent {
+                return Err(SinkError("the catalog writer stopped".into()));
+            }
+            done.await.map_err(|e| SinkError(e.to_string()))?.map_err(|e| SinkError(e.to_string()))
         })
     }
 }
