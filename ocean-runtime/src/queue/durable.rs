@@ -26,11 +26,14 @@ const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
 const DEDUP: TableDefinition<'_, &str, u64> = TableDefinition::new("dedup");
 const DEAD: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("dead_letters");
 
-/// An event as stored on disk. Processors are named (`path#name`), so that a new build maps them anew.
+/// An event as stored on disk: `O1`, the length of the metadata (u32, little endian), the metadata as
+/// JSON, then the body as received (not re-escaped into a JSON string). Processors are named
+/// (`path#name`), so that a new build maps them anew.
 #[derive(Serialize, Deserialize)]
 struct Stored {
     trace_id: String,
     path: String,
+    #[serde(skip)]
     body: String,
     headers: Vec<(String, String)>,
     received_at_ms: u64,
@@ -38,6 +41,31 @@ struct Stored {
     #[serde(default)]
     path_params: BTreeMap<String, String>,
     processors: Vec<String>,
+}
+
+const MAGIC: &[u8; 2] = b"O1";
+
+fn encode(s: &Stored) -> std::result::Result<Vec<u8>, String> {
+    let meta = serde_json::to_vec(s).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(6 + meta.len() + s.body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&u32::try_from(meta.len()).map_err(|e| e.to_string())?.to_le_bytes());
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(s.body.as_bytes());
+    Ok(out)
+}
+
+fn decode(bytes: &[u8]) -> std::result::Result<Stored, String> {
+    let rest = bytes.strip_prefix(MAGIC).ok_or("not a queue record (bad magic)")?;
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or("truncated record")?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err("truncated record".into());
+    }
+    let (meta, body) = rest.split_at(len);
+    let mut s: Stored = serde_json::from_slice(meta).map_err(|e| e.to_string())?;
+    s.body = String::from_utf8(body.to_vec()).map_err(|_| "the body is not UTF-8")?;
+    Ok(s)
 }
 
 struct Names {
@@ -146,7 +174,7 @@ impl DurableQueue {
                     }
                 };
                 let seq = row.0.value();
-                match serde_json::from_slice::<Stored>(row.1.value()) {
+                match decode(row.1.value()) {
                     Ok(s) => restored.push((seq, s)),
                     Err(e) => {
                         unreadable += 1;
@@ -223,8 +251,7 @@ impl DurableQueue {
         let txn = self.db.begin_read().map_err(|e| e.to_string())?;
         let t = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
         let row = t.get(seq).map_err(|e| e.to_string())?.ok_or("missing from the store")?;
-        let s: Stored = serde_json::from_slice(row.value()).map_err(|e| e.to_string())?;
-        Ok(event_of(s))
+        Ok(event_of(decode(row.value())?))
     }
 
     fn send(&self, op: Op) -> bool {
@@ -332,7 +359,7 @@ impl Queue for DurableQueue {
                 },
                 None => None,
             };
-            let bytes = serde_json::to_vec(&self.stored(&item)).map_err(|e| QueueError::Backend(e.to_string()))?;
+            let bytes = encode(&self.stored(&item)).map_err(QueueError::Backend)?;
             let (reply, wait) = oneshot::channel();
             let item = QueuedEvent { event: Arc::new(skeleton(&item.event)), ..item };
             let sent = self.send(Op::Insert { bytes, dedup, item, reply });
