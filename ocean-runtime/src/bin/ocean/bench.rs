@@ -37,14 +37,14 @@ pub(crate) struct Args {
     binary: Option<PathBuf>,
 }
 
-const SECRET: &str = "bench-secret";
+pub(crate) const SECRET: &str = "bench-secret";
 
-struct Payloads {
+pub(crate) struct Payloads {
     template: Value,
 }
 
 impl Payloads {
-    fn load() -> Result<Self, String> {
+    pub(crate) fn load() -> Result<Self, String> {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/corpus/payloads/github/issues/opened.payload.json");
         let v: Value = serde_json::from_slice(&std::fs::read(&root).map_err(|e| format!("{}: {e}", root.display()))?)
@@ -53,7 +53,7 @@ impl Payloads {
     }
 
     /// A signed event for issue `n`: body and headers.
-    fn event(&self, n: u64) -> (Vec<u8>, String, String) {
+    pub(crate) fn event(&self, n: u64) -> (Vec<u8>, String, String) {
         let mut v = self.template.clone();
         v["issue"]["id"] = n.into();
         v["issue"]["number"] = n.into();
@@ -149,7 +149,7 @@ fn rss_mib(pid: u32, field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
+pub(crate) async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
     let text = match client.get(format!("{base}/metrics")).send().await {
         Ok(r) => r.text().await.unwrap_or_default(),
         Err(_) => return 0.0,
@@ -178,17 +178,21 @@ async fn e2e_quantile(client: &reqwest::Client, base: &str, q: f64) -> f64 {
     buckets.iter().find(|(_, c)| *c >= total * q).map_or(0.0, |(le, _)| le * 1000.0)
 }
 
-struct Example {
-    child: Child,
-    base: String,
-    dir: PathBuf,
+pub(crate) struct Example {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) dir: PathBuf,
+    /// Keep the state directory when dropped (restarts on the same state).
+    pub(crate) keep: bool,
 }
 
 impl Drop for Example {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -196,10 +200,21 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(18000, |a| a.port())
 }
 
-async fn start_example(bin: &Path, backend: &str, client: &reqwest::Client) -> Result<Example, String> {
+pub(crate) async fn start_example(bin: &Path, backend: &str, client: &reqwest::Client) -> Result<Example, String> {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("ocean-bench-{backend}-{port}"));
     let _ = std::fs::remove_dir_all(&dir);
+    start_example_in(bin, backend, client, dir).await
+}
+
+/// Starts the example on the given state directory (kept when the process is restarted).
+pub(crate) async fn start_example_in(
+    bin: &Path,
+    backend: &str,
+    client: &reqwest::Client,
+    dir: PathBuf,
+) -> Result<Example, String> {
+    let port = free_port();
     let child = Command::new(bin)
         .env("OCEAN__HTTP__PORT", port.to_string())
         .env("OCEAN__STATE_DIR", &dir)
@@ -211,7 +226,7 @@ async fn start_example(bin: &Path, backend: &str, client: &reqwest::Client) -> R
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("{}: {e}", bin.display()))?;
-    let ex = Example { child, base: format!("http://127.0.0.1:{port}"), dir };
+    let ex = Example { child, base: format!("http://127.0.0.1:{port}"), dir, keep: false };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(r) = client.get(format!("{}/health/ready", ex.base)).send().await
@@ -224,7 +239,7 @@ async fn start_example(bin: &Path, backend: &str, client: &reqwest::Client) -> R
     Err("the example did not become ready".into())
 }
 
-fn build_example() -> Result<PathBuf, String> {
+pub(crate) fn build_example() -> Result<PathBuf, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "-p", "example-github"])

@@ -6,6 +6,7 @@
 
 mod bench;
 mod dlq;
+mod faults;
 mod map;
 mod send;
 
@@ -28,6 +29,8 @@ enum Command {
     Dlq(dlq::Args),
     /// Measure the ceiling, intake, end to end, latency and memory in one run.
     Bench(bench::Args),
+    /// Kill, terminate and storm a running example; show that no acknowledged event is lost.
+    Faults(faults::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Command::Send(a) => send::run(a),
         Command::Dlq(a) => dlq::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Faults(a) => faults::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
