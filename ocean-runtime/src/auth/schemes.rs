@@ -20,8 +20,7 @@ pub(super) fn key_bytes(scheme: Scheme, secret: &str) -> Result<Vec<u8>, String>
             let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
             B64.decode(raw).map_err(|_| "a Standard Webhooks secret must be base64 (after `whsec_`)".to_owned())
         }
-        // GitLab signing tokens are `whsec_` keys too; plain GitLab tokens are used as they are.
-        Scheme::Gitlab => Ok(secret.as_bytes().to_vec()),
+        // GitLab keys stay raw: a signing token is decoded only when a signature is checked (`signing_key`).
         _ => Ok(secret.as_bytes().to_vec()),
     }
 }

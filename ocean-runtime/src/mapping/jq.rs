@@ -123,6 +123,11 @@ impl Program {
         Ok(Self { filter, source: code.to_owned(), path: simple_path(code) })
     }
 
+    /// The path, when the program is only one (`.a.b`): `["a", "b"]`.
+    pub(crate) fn simple_path(&self) -> Option<&[String]> {
+        self.path.as_deref()
+    }
+
     /// The program as written.
     pub fn source(&self) -> &str {
         &self.source

@@ -33,7 +33,6 @@ struct Compiled {
     items_to_parse: Option<Program>,
     items_name: String,
     top_level_transform: bool,
-    items_to_parse_path: Option<Vec<String>>,
 }
 
 /// A compiled Port app config: every jq expression compiled once, shared by every worker.
@@ -118,7 +117,6 @@ impl Mapping {
                     identifier,
                     blueprint,
                     whole,
-                    items_to_parse_path: r.port.items_to_parse.as_deref().and_then(simple_path),
                     items_to_parse: items,
                     items_name: r.port.items_to_parse_name.clone().unwrap_or_else(|| "item".into()),
                     top_level_transform: r.port.items_to_parse_top_level_transform.unwrap_or(true),
@@ -205,7 +203,7 @@ impl Mapping {
             };
             let mut base = item.clone();
             if c.top_level_transform
-                && let Some(path) = &c.items_to_parse_path
+                && let Some(path) = p.simple_path()
             {
                 remove_path(&mut base, path);
             }
@@ -347,17 +345,6 @@ pub fn is_integration_reference(leaf: &str) -> bool {
 /// In a search rule (`{property, operator, value}`), only `value` is jq.
 fn literal_rule_key(m: &Map<String, Value>, k: &str) -> bool {
     m.contains_key("operator") && m.contains_key("value") && (k == "property" || k == "operator")
-}
-
-/// `.a.b` → `["a", "b"]`, for removing the source array of `itemsToParse`.
-fn simple_path(code: &str) -> Option<Vec<String>> {
-    let code = code.trim();
-    let rest = code.strip_prefix('.')?;
-    let parts: Vec<String> = rest.split('.').map(str::to_owned).collect();
-    parts
-        .iter()
-        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-'))
-        .then_some(parts)
 }
 
 fn remove_path(v: &mut Value, path: &[String]) {
