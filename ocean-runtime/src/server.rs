@@ -140,13 +140,16 @@ impl Integration {
         let (sink, catalog): (Arc<dyn Sink>, Option<LocalCatalog>) = match self.sink.clone() {
             Some(s) => (s, None),
             None if settings.has_port_credentials() => {
-                let port = Arc::new(PortSink::new(
-                    &settings.port.base_url,
-                    settings.port.client_id.as_deref().unwrap_or_default(),
-                    settings.port.client_secret.as_deref().unwrap_or_default(),
-                    &kind,
-                    &identifier,
-                ));
+                let port = Arc::new(
+                    PortSink::new(
+                        &settings.port.base_url,
+                        settings.port.client_id.as_deref().unwrap_or_default(),
+                        settings.port.client_secret.as_deref().unwrap_or_default(),
+                        &kind,
+                        &identifier,
+                    )
+                    .request_timeout(Duration::from_secs(settings.port.request_timeout.max(1))),
+                );
                 if settings.mapping_file.is_none() {
                     // In Port mode the mapping is the one Port holds (created from the default when missing).
                     let fetched = port

@@ -23,6 +23,8 @@ struct Port {
     tokens: Mutex<u32>,
     revoke_next: Mutex<bool>,
     busy_once: Mutex<bool>,
+    /// Token calls still to answer 503 with `Retry-After: 0`.
+    token_busy: Mutex<u32>,
 }
 
 async fn port(req: HttpRequest, body: web::Bytes, p: web::Data<Arc<Port>>) -> HttpResponse {
@@ -30,6 +32,12 @@ async fn port(req: HttpRequest, body: web::Bytes, p: web::Data<Arc<Port>>) -> Ht
     let (method, path, query) = (req.method().to_string(), req.path().to_owned(), req.query_string().to_owned());
     p.calls.lock().unwrap().push((method.clone(), path.clone(), query, body.clone(), Instant::now()));
     if path == "/v1/auth/access_token" {
+        let mut busy = p.token_busy.lock().unwrap();
+        if *busy > 0 {
+            *busy -= 1;
+            return HttpResponse::ServiceUnavailable().insert_header(("retry-after", "0")).finish();
+        }
+        drop(busy);
         if body != json!({"clientId": "id", "clientSecret": "secret"}) {
             return HttpResponse::Unauthorized().finish();
         }
@@ -232,4 +240,44 @@ async fn an_unreachable_port_keeps_events_queued() {
     assert_eq!(r.status(), 202);
     assert!(!it.wait_idle(Duration::from_secs(2)).await, "the event must stay queued while Port is down");
     assert_eq!(it.shutdown().await, 1);
+}
+
+#[tokio::test]
+async fn a_busy_token_endpoint_is_retried_and_refused_credentials_stop_start_up() {
+    let state = Arc::new(Port::default());
+    *state.token_busy.lock().unwrap() = 2;
+    let (base, handle) = ocean_tests::serve(state.clone(), port).await;
+    let integration =
+        ocean::Integration::new("test").processor(ocean_tests::echo("/items", "item")).default_mapping(MAPPING);
+    let settings = {
+        let base = base.clone();
+        move |s: &mut ocean::config::Settings| {
+            s.port.client_id = Some("id".into());
+            s.port.client_secret = Some("secret".into());
+            s.port.base_url = base;
+            s.integration.identifier = Some("test-port".into());
+        }
+    };
+    let it = TestIntegration::start_with(integration.clone(), settings).await.unwrap();
+    let tokens = calls(&state, "/v1/auth/access_token");
+    assert_eq!(tokens.len(), 3, "two 503 answers, then a token");
+    let r = it.post("/items", json!({"upsert": [{"id": "a", "title": "A"}]}).to_string().as_bytes(), &[]).await;
+    assert_eq!(r.status(), 202);
+    assert!(it.wait_idle(Duration::from_secs(10)).await);
+    assert!(state.entities.lock().unwrap().contains_key("a"));
+    it.shutdown().await;
+
+    let started = Instant::now();
+    let refused = TestIntegration::start_with(integration, move |s| {
+        s.port.client_id = Some("id".into());
+        s.port.client_secret = Some("wrong".into());
+        s.port.base_url = base;
+        s.integration.identifier = Some("test-port".into());
+    })
+    .await;
+    let e = refused.err().expect("start-up fails with refused credentials").to_string();
+    assert!(e.contains("refused the credentials") && e.contains("OCEAN__PORT__BASE_URL"), "{e}");
+    assert!(!e.contains("wrong"), "the secret is not in the message: {e}");
+    assert!(started.elapsed() < Duration::from_secs(5), "refused credentials are not retried");
+    handle.stop(true).await;
 }

@@ -48,6 +48,8 @@ pub struct PortSettings {
     pub base_url: String,
     /// Seconds between refreshes of the mapping from Port (`OCEAN__PORT__APP_CONFIG_CACHE_TTL`, 60).
     pub app_config_cache_ttl: u64,
+    /// Seconds before a call to Port is abandoned and retried (`OCEAN__PORT__REQUEST_TIMEOUT`, 30).
+    pub request_timeout: u64,
 }
 
 impl Default for PortSettings {
@@ -57,6 +59,7 @@ impl Default for PortSettings {
             client_secret: None,
             base_url: "https://api.getport.io".into(),
             app_config_cache_ttl: 60,
+            request_timeout: 30,
         }
     }
 }

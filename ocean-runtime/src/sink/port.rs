@@ -43,6 +43,26 @@ impl std::fmt::Debug for PortSink {
     }
 }
 
+fn client(timeout: Duration) -> reqwest::Client {
+    crate::install_crypto_provider();
+    reqwest::Client::builder().timeout(timeout).pool_max_idle_per_host(50).build().unwrap_or_default()
+}
+
+/// Why no access token was obtained: refused credentials end the call, the rest is retried.
+enum TokenError {
+    Refused(String),
+    Transient(String, Option<Duration>),
+}
+
+/// The `Retry-After` of an answer, in seconds (capped at five minutes).
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 300.0)))
+}
+
 fn err(e: impl std::fmt::Display) -> SinkError {
     SinkError(e.to_string())
 }
@@ -50,14 +70,8 @@ fn err(e: impl std::fmt::Display) -> SinkError {
 impl PortSink {
     /// A client for Port at `base_url` with the integration's credentials and identity.
     pub fn new(base_url: &str, client_id: &str, client_secret: &str, integration_type: &str, identifier: &str) -> Self {
-        crate::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(50)
-            .build()
-            .unwrap_or_default();
         Self {
-            client,
+            client: client(Duration::from_secs(30)),
             base: base_url.trim_end_matches('/').to_owned(),
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
@@ -67,7 +81,20 @@ impl PortSink {
         }
     }
 
-    async fn token(&self, refresh: bool) -> std::result::Result<String, SinkError> {
+    /// Sets how long a call may take before it is abandoned and retried (default 30 seconds).
+    ///
+    /// ```
+    /// let sink = ocean::sink::PortSink::new("http://127.0.0.1:9", "id", "secret", "github", "my-github")
+    ///     .request_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.client = client(timeout);
+        self
+    }
+
+    /// The access token, fetched when missing, within a minute of expiry, or when `refresh` is set.
+    async fn token(&self, refresh: bool) -> std::result::Result<String, TokenError> {
         let mut slot = self.token.lock().await;
         if !refresh
             && let Some((t, exp)) = &*slot
@@ -81,12 +108,20 @@ impl PortSink {
             .json(&json!({"clientId": self.client_id, "clientSecret": self.client_secret}))
             .send()
             .await
-            .map_err(err)?;
-        if !resp.status().is_success() {
-            return Err(SinkError(format!("Port refused the credentials: {}", resp.status())));
+            .map_err(|e| TokenError::Transient(format!("Port unreachable: {e}"), None))?;
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(TokenError::Transient(format!("{status} from Port on the access token"), retry_after(&resp)));
         }
-        let body: Value = resp.json().await.map_err(err)?;
-        let token = body["accessToken"].as_str().ok_or_else(|| err("no accessToken in Port's answer"))?.to_owned();
+        if !status.is_success() {
+            return Err(TokenError::Refused(format!("Port refused the credentials: {status}")));
+        }
+        let body: Value =
+            resp.json().await.map_err(|e| TokenError::Transient(format!("Port's token answer: {e}"), None))?;
+        let token = body["accessToken"]
+            .as_str()
+            .ok_or_else(|| TokenError::Refused("no accessToken in Port's answer".into()))?
+            .to_owned();
         let expires = body["expiresIn"].as_u64().unwrap_or(3600);
         *slot = Some((token.clone(), Instant::now() + Duration::from_secs(expires)));
         Ok(token)
@@ -102,22 +137,26 @@ impl PortSink {
         let mut refresh = false;
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
-            let token = self.token(refresh).await?;
+            let delay = Duration::from_millis(300u64 << attempt.min(6)).mul_f64(0.9 + rand::random::<f64>() * 0.2);
+            let token = match self.token(refresh).await {
+                Ok(t) => t,
+                Err(TokenError::Refused(e)) => return Err(SinkError(e)),
+                Err(TokenError::Transient(e, after)) => {
+                    warn!(error = %e, attempt, "no access token from Port; retrying");
+                    last = e;
+                    tokio::time::sleep(after.unwrap_or(delay)).await;
+                    continue;
+                }
+            };
             refresh = false;
             let mut req = self.client.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(token);
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let delay = Duration::from_millis(300u64 << attempt.min(6)).mul_f64(0.9 + rand::random::<f64>() * 0.2);
             match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
-                    let after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 300.0)));
+                    let after = retry_after(&resp);
                     let value: Value = resp.json().await.unwrap_or(Value::Null);
                     if status == StatusCode::UNAUTHORIZED {
                         refresh = true;

@@ -6,17 +6,20 @@
 //!    answered 202 per second (intake), and events per second until every one is in the local catalog.
 //! 3. At half of the end-to-end saturation rate: p50 and p99 of intake (client side) and of end to end
 //!    (received to applied, from the integration's histogram).
-//! 4. Resident memory idle, and peak during the burst (with the queue depth reached).
+//! 4. Resident memory idle, peak during the burst (with the queue depth reached), and peak with 100,000
+//!    events queued (20,000 with `--quick`) behind a Port that answers 503 to everything.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ocean::actix_web::{App, HttpResponse, HttpServer, web};
 use ocean::auth::{Algorithm, sign};
 use serde_json::{Value, json};
+
+use crate::fake_port::{FakePort, Mode};
+use crate::load::{Ring, Until, load};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -61,74 +64,6 @@ impl Payloads {
         let sig = format!("sha256={}", hex::encode(sign(Algorithm::Sha256, SECRET.as_bytes(), &[&body])));
         (body, sig, format!("bench-{n}"))
     }
-}
-
-struct Load {
-    sent: u64,
-    ok: u64,
-    secs: f64,
-    latencies_ms: Vec<f64>,
-}
-
-/// Sends events from `first` on `connections` connections for `duration`, or at `rate` per second if set.
-async fn load(
-    url: &str,
-    p: &Arc<Payloads>,
-    first: u64,
-    connections: usize,
-    duration: Duration,
-    rate: Option<f64>,
-) -> Load {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap_or_default();
-    let next = Arc::new(AtomicU64::new(first));
-    let ok = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (client, next, ok, stop, p, url) =
-            (client.clone(), next.clone(), ok.clone(), stop.clone(), p.clone(), url.to_owned());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if let Some(r) = rate {
-                    let due = start + Duration::from_secs_f64((n - first) as f64 / r);
-                    tokio::time::sleep_until(due.into()).await;
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                }
-                let (body, sig, delivery) = p.event(n);
-                let t = Instant::now();
-                let resp = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-github-event", "issues")
-                    .header("x-github-delivery", delivery)
-                    .header("x-hub-signature-256", sig)
-                    .body(body)
-                    .send()
-                    .await;
-                if let Ok(r) = resp {
-                    if r.status().is_success() {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let _ = r.bytes().await;
-                }
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-            lat
-        }));
-    }
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies_ms = Vec::new();
-    for t in tasks {
-        latencies_ms.extend(t.await.unwrap_or_default());
-    }
-    let secs = start.elapsed().as_secs_f64();
-    Load { sent: next.load(Ordering::Relaxed) - first, ok: ok.load(Ordering::Relaxed), secs, latencies_ms }
 }
 
 fn quantile(v: &mut [f64], q: f64) -> f64 {
@@ -214,8 +149,20 @@ pub(crate) async fn start_example_in(
     client: &reqwest::Client,
     dir: PathBuf,
 ) -> Result<Example, String> {
+    start_example_env(bin, backend, client, dir, &[]).await
+}
+
+/// Starts the example with extra environment variables (for example Port's credentials and address).
+pub(crate) async fn start_example_env(
+    bin: &Path,
+    backend: &str,
+    client: &reqwest::Client,
+    dir: PathBuf,
+    env: &[(&str, &str)],
+) -> Result<Example, String> {
     let port = free_port();
     let child = Command::new(bin)
+        .envs(env.iter().copied())
         .env("OCEAN__HTTP__PORT", port.to_string())
         .env("OCEAN__STATE_DIR", &dir)
         .env("OCEAN__QUEUE__BACKEND", backend)
@@ -270,7 +217,8 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
     } else {
         15
     });
-    let p = Arc::new(Payloads::load()?);
+    let p = Payloads::load()?;
+    let ring = Arc::new(Ring::new(&p));
     let client = reqwest::Client::new();
     let mut report = json!({
         "machine": {
@@ -294,7 +242,7 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
     let server = ceiling.disable_signals().run();
     let handle = server.handle();
     tokio::spawn(server);
-    let c = load(&format!("http://{addr}/"), &p, 0, a.connections, d, None).await;
+    let c = load(&format!("http://{addr}/"), &ring, 0, a.connections, Until::Time(d), None).await;
     handle.stop(true).await;
     let ceiling_rps = c.ok as f64 / c.secs;
     report["ceiling_rps"] = json!(ceiling_rps.round());
@@ -308,7 +256,8 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let idle = rss_mib(pid, "VmRSS:");
         let started = Instant::now();
-        let mut l = load(&format!("{}/integration/webhook", ex.base), &p, first, a.connections, d, None).await;
+        let mut l =
+            load(&format!("{}/integration/webhook", ex.base), &ring, first, a.connections, Until::Time(d), None).await;
         first += l.sent + 1;
         let intake_rps = l.ok as f64 / l.secs;
         let depth = metric(&client, &ex.base, "ocean_queue_depth").await;
@@ -327,14 +276,21 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
             report["e2e_eps"] = json!(e2e_eps.round());
             report["intake_saturated_p99_ms"] = json!(quantile(&mut l.latencies_ms, 0.99));
             report["rss_idle_mib"] = json!(idle);
-            report["rss_queued_mib"] = json!(peak);
-            report["queued_at_peak"] = json!(depth);
+            report["rss_burst_peak_mib"] = json!(peak);
+            report["queued_at_burst_peak"] = json!(depth);
             report["events_in_burst"] = json!(l.ok);
             // 3. Latency at half of saturation.
             let rate = (e2e_eps / 2.0).max(1.0);
             let ex2 = start_example(&bin, backend, &client).await?;
-            let mut h =
-                load(&format!("{}/integration/webhook", ex2.base), &p, first, a.connections, d, Some(rate)).await;
+            let mut h = load(
+                &format!("{}/integration/webhook", ex2.base),
+                &ring,
+                first,
+                a.connections,
+                Until::Time(d),
+                Some(rate),
+            )
+            .await;
             first += h.sent + 1;
             let deadline = Instant::now() + Duration::from_secs(60);
             while metric(&client, &ex2.base, "ocean_events_processed_total").await < h.ok as f64
@@ -352,6 +308,18 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
             report["e2e_eps_memory"] = json!(e2e_eps.round());
         }
     }
+    // 4. Resident memory with many events queued: Port stops answering, so nothing leaves the queue.
+    let count = if a.smoke {
+        500
+    } else if a.quick {
+        20_000
+    } else {
+        100_000
+    };
+    let (rss, queued) = queued_memory(&bin, &ring, &client, first, a.connections, count).await?;
+    eprintln!("{queued} events queued: rss {rss:.1} MiB");
+    report["rss_queued_mib"] = json!(rss);
+    report["queued_for_rss"] = json!(queued);
     let ratio = |k: &str| report[k].as_f64().unwrap_or(0.0) / ceiling_rps.max(1.0);
     report["ratios"] = json!({
         "intake_durable_to_ceiling": (ratio("intake_rps") * 1000.0).round() / 1000.0,
@@ -363,6 +331,38 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
     std::fs::write(a.report.with_extension("md"), markdown(&report)).map_err(|e| e.to_string())?;
     println!("{text}");
     Ok(())
+}
+
+/// Peak resident memory of the example (durable queue, Port sink) once `count` events are queued behind a
+/// Port that answers 503 to everything; returns (MiB, queue depth).
+async fn queued_memory(
+    bin: &Path,
+    ring: &Arc<Ring>,
+    client: &reqwest::Client,
+    first: u64,
+    connections: usize,
+    count: u64,
+) -> Result<(f64, f64), String> {
+    let port = FakePort::start(Mode::Healthy, Duration::from_secs(1)).await?;
+    let dir = std::env::temp_dir().join(format!("ocean-bench-queued-{}", free_port()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let env = [
+        ("OCEAN__PORT__CLIENT_ID", "bench"),
+        ("OCEAN__PORT__CLIENT_SECRET", "bench"),
+        ("OCEAN__PORT__BASE_URL", port.base.as_str()),
+    ];
+    let ex = start_example_env(bin, "durable", client, dir, &env).await?;
+    port.set_mode(Mode::Down);
+    let url = format!("{}/integration/webhook", ex.base);
+    let l = load(&url, ring, first, connections, Until::Count(count), None).await;
+    let depth = metric(client, &ex.base, "ocean_queue_depth").await;
+    let rss = rss_mib(ex.child.id(), "VmHWM:");
+    if l.ok < count {
+        return Err(format!("only {} of {count} events were acknowledged while filling the queue", l.ok));
+    }
+    drop(ex);
+    port.stop().await;
+    Ok((rss, depth))
 }
 
 fn markdown(r: &Value) -> String {
@@ -377,7 +377,8 @@ fn markdown(r: &Value) -> String {
 | Intake p50 / p99 at half saturation (ms) | {} / {} | | |\n\
 | End-to-end p50 / p99 at half saturation (ms, bucket bound) | {} / {} | | p99 ≤ 25 |\n\
 | RSS idle (MiB) | {} | | ≤ 25 |\n\
-| Peak RSS during the burst (MiB), queue depth reached {} | {} | | ≤ 200 at 100k queued |\n",
+| Peak RSS during the burst (MiB), queue depth reached {} | {} | | |\n\
+| Peak RSS with {} events queued (MiB) | {} | | ≤ 200 at 100,000 |\n",
         f("ceiling_rps"),
         f("intake_rps"),
         ratio("intake_durable_to_ceiling"),
@@ -390,7 +391,9 @@ fn markdown(r: &Value) -> String {
         f("e2e_p50_ms"),
         f("e2e_p99_ms"),
         f("rss_idle_mib"),
-        f("queued_at_peak"),
+        f("queued_at_burst_peak"),
+        f("rss_burst_peak_mib"),
+        f("queued_for_rss"),
         f("rss_queued_mib"),
     )
 }

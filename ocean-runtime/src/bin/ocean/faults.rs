@@ -4,6 +4,9 @@
 //!
 //! - `sigkill`: rounds of load on one state directory, each ended by SIGKILL, then a restart;
 //! - `sigterm`: SIGTERM under load, the catalog read once the process has exited;
+//! - `port`: the example in Port mode against a Port on loopback that answers 30 % of calls 429 or 503
+//!   with `Retry-After` and holds 5 % past the client's timeout; an event is applied when its entity is in
+//!   that Port;
 //! - `storm`: malformed, oversized, forged and replayed requests mixed with valid ones.
 
 use std::collections::BTreeSet;
@@ -11,7 +14,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::bench::{Example, Payloads, build_example, metric, start_example_in};
+use crate::bench::{Example, Payloads, build_example, metric, start_example_env, start_example_in};
+use crate::fake_port::{FakePort, Mode};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -21,6 +25,9 @@ pub(crate) struct Args {
     /// Seconds of load per round.
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
+    /// Events sent to the example in Port mode, against a faulty Port.
+    #[arg(long, default_value_t = 1000)]
+    port_events: u64,
     /// Concurrent connections.
     #[arg(long, default_value_t = 16)]
     connections: usize,
@@ -50,6 +57,7 @@ pub(crate) fn run(a: Args) -> Result<(), String> {
         Ok::<_, String>(vec![
             sigkill(&a, &bin, &p, &client).await?,
             sigterm(&a, &bin, &p, &client).await?,
+            port_faults(&a, &bin, &p, &client).await?,
             storm(&bin, &p, &client).await?,
         ])
     })?;
@@ -73,12 +81,13 @@ fn state_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// Sends signed events numbered from `first` until `stop`; returns (tried, acknowledged ids).
+/// Sends signed events numbered from `first` until `stop` has passed or `limit` events were sent;
+/// returns (tried, acknowledged ids).
 async fn send_until(
     client: &reqwest::Client,
     base: &str,
     p: &Arc<Payloads>,
-    first: u64,
+    (first, limit): (u64, u64),
     connections: usize,
     stop: Duration,
 ) -> (u64, BTreeSet<u64>) {
@@ -91,6 +100,9 @@ async fn send_until(
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= first.saturating_add(limit) {
+                    break;
+                }
                 if post(&client, &base, &p, n, None).await.as_deref() == Some("accepted") {
                     acked.lock().map(|mut a| a.insert(n)).ok();
                 }
@@ -100,7 +112,7 @@ async fn send_until(
     for t in tasks {
         let _ = t.await;
     }
-    let tried = next.load(std::sync::atomic::Ordering::Relaxed) - first;
+    let tried = (next.load(std::sync::atomic::Ordering::Relaxed) - first).min(limit);
     let acked = acked.lock().map(|a| a.clone()).unwrap_or_default();
     (tried, acked)
 }
@@ -161,7 +173,7 @@ async fn sigkill(a: &Args, bin: &std::path::Path, p: &Arc<Payloads>, client: &re
             client,
             &ex.base,
             p,
-            1_000_000 * (u64::from(round) + 1),
+            (1_000_000 * (u64::from(round) + 1), u64::MAX),
             a.connections,
             Duration::from_secs_f64(a.seconds),
         )
@@ -196,7 +208,7 @@ async fn sigterm(a: &Args, bin: &std::path::Path, p: &Arc<Payloads>, client: &re
         }
     });
     let (tried, acked) =
-        send_until(client, &ex.base, p, 5_000_000, a.connections, Duration::from_secs_f64(a.seconds)).await;
+        send_until(client, &ex.base, p, (5_000_000, u64::MAX), a.connections, Duration::from_secs_f64(a.seconds)).await;
     let _ = term.await;
     let exited = ex.child.wait().map_err(|e| e.to_string())?;
     let catalog = ocean::sink::LocalCatalog::open(&dir.join("catalog.redb")).map_err(|e| e.to_string())?;
@@ -216,6 +228,54 @@ async fn sigterm(a: &Args, bin: &std::path::Path, p: &Arc<Payloads>, client: &re
         tried,
         acknowledged: acked.len(),
         applied: n,
+    })
+}
+
+async fn port_faults(
+    a: &Args,
+    bin: &std::path::Path,
+    p: &Arc<Payloads>,
+    client: &reqwest::Client,
+) -> Result<Row, String> {
+    let timeout = Duration::from_secs(1);
+    let port = FakePort::start(Mode::Faulty, timeout * 3).await?;
+    let env = [
+        ("OCEAN__PORT__CLIENT_ID", "fault-harness"),
+        ("OCEAN__PORT__CLIENT_SECRET", "fault-harness"),
+        ("OCEAN__PORT__BASE_URL", port.base.as_str()),
+        ("OCEAN__PORT__REQUEST_TIMEOUT", "1"),
+    ];
+    let ex = start_example_env(bin, "durable", client, state_dir("port"), &env).await?;
+    let (tried, acked) =
+        send_until(client, &ex.base, p, (7_000_000, a.port_events), a.connections, Duration::from_secs(600)).await;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let applied = loop {
+        let n = acked.iter().filter(|id| port.has("githubIssue", &format!("Hello-World{id}"))).count();
+        if n == acked.len() || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    drop(ex);
+    let i = port.injected();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let faults = format!(
+        "{} of {} Port calls: {} × 429, {} × 503 with Retry-After, {} held past the {} s timeout",
+        load(&i.throttled) + load(&i.unavailable) + load(&i.held),
+        load(&i.calls),
+        load(&i.throttled),
+        load(&i.unavailable),
+        load(&i.held),
+        timeout.as_secs(),
+    );
+    port.stop().await;
+    Ok(Row {
+        scenario: "port",
+        load: format!("{} events, {} connections", a.port_events, a.connections),
+        faults,
+        tried,
+        acknowledged: acked.len(),
+        applied,
     })
 }
 

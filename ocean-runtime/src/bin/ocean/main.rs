@@ -6,7 +6,9 @@
 
 mod bench;
 mod dlq;
+mod fake_port;
 mod faults;
+mod load;
 mod map;
 mod send;
 
@@ -29,7 +31,7 @@ enum Command {
     Dlq(dlq::Args),
     /// Measure the ceiling, intake, end to end, latency and memory in one run.
     Bench(bench::Args),
-    /// Kill, terminate and storm a running example; show that no acknowledged event is lost.
+    /// Kill, terminate, storm and starve (a faulty Port) a running example; show that no acknowledged event is lost.
     Faults(faults::Args),
 }
 
