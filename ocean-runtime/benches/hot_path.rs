@@ -47,3 +47,9 @@ fn map_pull_request(b: divan::Bencher<'_, '_>) {
     let items = vec![pr];
     b.bench(|| mapping.map_items("pull-request", divan::black_box(&items), &[]).upserts.len());
 }
+
+/// Compiling one mapping leaf (done once per config version, at start-up and on a mapping refresh).
+#[divan::bench]
+fn compile_leaf(b: divan::Bencher<'_, '_>) {
+    b.bench(|| ocean::mapping::Program::compile(".pull_request.head.ref | test(\"^main$\")", false).unwrap());
+}

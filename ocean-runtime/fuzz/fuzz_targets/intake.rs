@@ -41,10 +41,17 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         auth::token().header("x-token"),
         auth::basic(),
     ];
-    let secret = serde_json::Value::String(SECRET.into());
     let verifiers = schemes
         .iter()
-        .map(|a| a.build_verifier(Some(&secret)).expect("valid verifier").expect("secret given"))
+        .map(|a| {
+            // Standard Webhooks keys are base64 after `whsec_`.
+            let secret = match a.scheme() {
+                auth::Scheme::StandardWebhooks => "whsec_ZnV6ei1zZWNyZXQ=",
+                _ => SECRET,
+            };
+            let secret = serde_json::Value::String(secret.into());
+            a.build_verifier(Some(&secret)).expect("valid verifier").expect("secret given")
+        })
         .collect();
     let sources = vec![
         delivery::github(),

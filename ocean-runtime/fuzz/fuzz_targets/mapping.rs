@@ -1,6 +1,8 @@
-//! Mapping evaluation over arbitrary JSON: real Port app configs from the corpus, every kind they map,
+//! Mapping evaluation over arbitrary JSON: real Port app configs from the corpus and the kinds they map,
 //! each input as an updated and as a deleted item. A failing expression is a null with a warning, an
 //! item without identifier is dropped; nothing panics.
+//!
+//! Input: one byte choosing the (config, kind) pair, then the JSON item.
 
 #![no_main]
 
@@ -41,12 +43,14 @@ static MAPPINGS: LazyLock<Vec<(Mapping, Vec<String>)>> = LazyLock::new(|| {
     .collect()
 });
 
+/// Every (config, kind) pair.
+static PAIRS: LazyLock<Vec<(&'static Mapping, &'static str)>> =
+    LazyLock::new(|| MAPPINGS.iter().flat_map(|(m, kinds)| kinds.iter().map(move |k| (m, k.as_str()))).collect());
+
 fuzz_target!(|data: &[u8]| {
-    let Ok(item) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Some((&choice, json)) = data.split_first() else { return };
+    let Ok(item) = serde_json::from_slice::<serde_json::Value>(json) else { return };
+    let (mapping, kind) = PAIRS[usize::from(choice) % PAIRS.len()];
     let items = [item];
-    for (mapping, kinds) in MAPPINGS.iter() {
-        for kind in kinds {
-            let _ = mapping.map_items(kind, &items, &items);
-        }
-    }
+    let _ = mapping.map_items(kind, &items, &items);
 });

@@ -49,6 +49,10 @@ pub(crate) fn format_filter(program: &str) -> String {
     RE.replace_all(program, "$1\"$2").into_owned()
 }
 
+/// jq's standard definitions, parsed once per process rather than once per program.
+static PRELUDE: std::sync::LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> =
+    std::sync::LazyLock::new(|| jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).collect());
+
 impl Program {
     /// Compiles a mapping expression. Without `allow_env`, `env` and `$ENV` are empty objects.
     ///
@@ -74,8 +78,7 @@ impl Program {
             let span = jaq_core::load::span(&full, part);
             span.start.checked_sub(shift)
         };
-        let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-        let loader = Loader::new(defs);
+        let loader = Loader::new(PRELUDE.iter().cloned());
         let arena = Arena::default();
         let modules = loader.load(&arena, File { code: full.as_str(), path: () }).map_err(|errs| {
             let mut first = None;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
+use actix_web::web::Bytes;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -34,7 +35,7 @@ struct Stored {
     trace_id: String,
     path: String,
     #[serde(skip)]
-    body: String,
+    body: Bytes,
     headers: Vec<(String, String)>,
     received_at_ms: u64,
     group_key: Option<String>,
@@ -51,7 +52,7 @@ fn encode(s: &Stored) -> std::result::Result<Vec<u8>, String> {
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&u32::try_from(meta.len()).map_err(|e| e.to_string())?.to_le_bytes());
     out.extend_from_slice(&meta);
-    out.extend_from_slice(s.body.as_bytes());
+    out.extend_from_slice(&s.body);
     Ok(out)
 }
 
@@ -64,7 +65,7 @@ fn decode(bytes: &[u8]) -> std::result::Result<Stored, String> {
     }
     let (meta, body) = rest.split_at(len);
     let mut s: Stored = serde_json::from_slice(meta).map_err(|e| e.to_string())?;
-    s.body = String::from_utf8(body.to_vec()).map_err(|_| "the body is not UTF-8")?;
+    s.body = Bytes::copy_from_slice(body);
     Ok(s)
 }
 
@@ -73,8 +74,8 @@ struct Names {
 }
 
 fn event_of(s: Stored) -> WebhookEvent {
-    let payload = serde_json::from_str(&s.body).unwrap_or(serde_json::Value::Null);
-    let mut event = WebhookEvent::new(&s.path, s.body.into(), payload, Headers::from_pairs(s.headers));
+    let payload = serde_json::from_slice(&s.body).unwrap_or(serde_json::Value::Null);
+    let mut event = WebhookEvent::new(&s.path, s.body, payload, Headers::from_pairs(s.headers));
     event.trace_id = s.trace_id;
     event.received_at = UNIX_EPOCH + Duration::from_millis(s.received_at_ms);
     event.group_key = s.group_key;
@@ -266,7 +267,8 @@ impl DurableQueue {
         Stored {
             trace_id: e.trace_id.clone(),
             path: e.path.clone(),
-            body: String::from_utf8_lossy(&e.body).into_owned(),
+            // A cheap clone: the intake's buffer is shared, not copied.
+            body: e.body.clone(),
             headers: e.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
             received_at_ms: e.received_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
             group_key: e.group_key.clone(),

@@ -36,7 +36,10 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    ocean::init_tracing();
+    // The servers the harnesses start (ceiling, Port on loopback) would announce their workers at info.
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
     ocean::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
