@@ -2,8 +2,9 @@
 //! Every verifier, every delivery-id source and a jq group key run over them; none may panic, and a
 //! request whose signature the target computed itself must verify.
 //!
-//! Input: `name: value` lines, an empty line, then the body. When the first byte is odd, the target signs
-//! the body with the GitHub scheme before verifying, so that the accepting path is reached as well.
+//! Input: `name: value` lines, an empty line, then the body; without an empty line, all of it is the body
+//! (so corpus payloads are seeds as they are). When the input's length is odd, the target signs the body
+//! with the GitHub scheme before verifying, so that the accepting path is reached as well.
 
 #![no_main]
 
@@ -81,9 +82,8 @@ fn split(data: &[u8]) -> (Vec<(String, String)>, &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some(&mode) = data.first() else { return };
-    let (mut pairs, body) = split(&data[1..]);
-    let signed = mode & 1 == 1;
+    let (mut pairs, body) = split(data);
+    let signed = data.len() % 2 == 1;
     if signed {
         let mac: String =
             auth::sign(Algorithm::Sha256, SECRET.as_bytes(), &[body]).iter().map(|b| format!("{b:02x}")).collect();

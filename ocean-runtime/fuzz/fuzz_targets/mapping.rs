@@ -2,7 +2,8 @@
 //! each input as an updated and as a deleted item. A failing expression is a null with a warning, an
 //! item without identifier is dropped; nothing panics.
 //!
-//! Input: one byte choosing the (config, kind) pair, then the JSON item.
+//! Input: one byte choosing the (config, kind) pair, then the JSON item; or a JSON object (`{...}`), whose
+//! length chooses the pair (so corpus payloads are seeds as they are).
 
 #![no_main]
 
@@ -48,9 +49,10 @@ static PAIRS: LazyLock<Vec<(&'static Mapping, &'static str)>> =
     LazyLock::new(|| MAPPINGS.iter().flat_map(|(m, kinds)| kinds.iter().map(move |k| (m, k.as_str()))).collect());
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&choice, json)) = data.split_first() else { return };
+    let Some((&first, rest)) = data.split_first() else { return };
+    let (choice, json) = if first == b'{' { (data.len(), data) } else { (usize::from(first), rest) };
     let Ok(item) = serde_json::from_slice::<serde_json::Value>(json) else { return };
-    let (mapping, kind) = PAIRS[usize::from(choice) % PAIRS.len()];
+    let (mapping, kind) = PAIRS[choice % PAIRS.len()];
     let items = [item];
     let _ = mapping.map_items(kind, &items, &items);
 });

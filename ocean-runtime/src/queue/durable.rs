@@ -46,6 +46,10 @@ struct Stored {
 
 const MAGIC: &[u8; 2] = b"O1";
 
+/// redb's page cache for the queue (its default is 1 GiB, which a long queue would fill with bodies that
+/// are read once, when their event is processed). Reads past it come from the operating system's cache.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 fn encode(s: &Stored) -> std::result::Result<Vec<u8>, String> {
     let meta = serde_json::to_vec(s).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(6 + meta.len() + s.body.len());
@@ -154,7 +158,7 @@ impl DurableQueue {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(path).map_err(|e| {
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| {
             storage(path, format!("cannot open the queue store ({e}); the file is kept as it is for inspection"))
         })?;
         let txn = db.begin_write().map_err(|e| storage(path, e))?;

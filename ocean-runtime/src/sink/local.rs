@@ -60,7 +60,8 @@ impl LocalCatalog {
         // A handle being dropped by another thread releases its lock a moment later: wait for it briefly.
         let mut attempt = 0;
         let db = loop {
-            match Database::create(path) {
+            // redb's default cache is 1 GiB; entities are small and the OS caches the file as well.
+            match Database::builder().set_cache_size(64 * 1024 * 1024).create(path) {
                 Ok(db) => break db,
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) if attempt < 50 => {
                     attempt += 1;
