@@ -63,6 +63,26 @@ fn compile(re: &str, flags: &str) -> Result<(fancy_regex::Regex, Flags), String>
     Ok((r, f))
 }
 
+/// Character offsets of byte positions, counted incrementally: matches come in increasing order, so the
+/// input is walked once rather than once per match (which made `gsub` quadratic on long strings).
+struct CharIndex<'a> {
+    input: &'a str,
+    byte: usize,
+    chars: usize,
+}
+
+impl CharIndex<'_> {
+    fn at(&mut self, byte: usize) -> usize {
+        if byte < self.byte {
+            // A group before the last position (inside a look-behind): counted on its own.
+            return self.input[..byte].chars().count();
+        }
+        self.chars += self.input[self.byte..byte].chars().count();
+        self.byte = byte;
+        self.chars
+    }
+}
+
 fn text(v: &Val) -> Option<&[u8]> {
     match v {
         Val::TStr(b) => Some(b),
@@ -85,7 +105,7 @@ fn apply(split: bool, matches: bool, mut cv: Cv<'_, D>) -> ValR<Val> {
     };
     let (regex, f) = compile(re, flags).map_err(Error::str)?;
     let names: Vec<Option<&str>> = regex.capture_names().collect();
-    let char_of = |byte: usize| input[..byte].chars().count() as isize;
+    let mut chars = CharIndex { input, byte: 0, chars: 0 };
     let s = |t: &str| Val::utf8_str(t.to_owned().into_bytes());
     let mut out = Vec::new();
     let mut last = 0;
@@ -109,7 +129,7 @@ fn apply(split: bool, matches: bool, mut cv: Cv<'_, D>) -> ValR<Val> {
                     let mut obj = jaq_json::Map::default();
                     match caps.get(i) {
                         Some(m) => {
-                            obj.insert(s("offset"), Val::from(char_of(m.start())));
+                            obj.insert(s("offset"), Val::from(chars.at(m.start()) as isize));
                             obj.insert(s("length"), Val::from(m.as_str().chars().count() as isize));
                             obj.insert(s("string"), s(m.as_str()));
                         }
@@ -143,4 +163,24 @@ fn apply(split: bool, matches: bool, mut cv: Cv<'_, D>) -> ValR<Val> {
         out.push(s(&input[last.min(input.len())..]));
     }
     Ok(out.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::mapping::Program;
+
+    fn run(code: &str, input: serde_json::Value) -> serde_json::Value {
+        Program::compile(code, false).unwrap().first(&input).unwrap().unwrap()
+    }
+
+    #[test]
+    fn offsets_count_characters_across_matches_and_look_behind_groups() {
+        assert_eq!(run(r#"[match("é."; "g") | .offset]"#, json!("aéb éc éd")), json!([1, 4, 7]));
+        let m = run(r#"match("(?<=(a))b")"#, json!("xéab"));
+        assert_eq!(m["offset"], json!(3));
+        assert_eq!(m["captures"][0]["offset"], json!(2));
+        assert_eq!(run(r#"gsub("\\["; "-")"#, json!("[".repeat(3000))), json!("-".repeat(3000)));
+    }
 }
