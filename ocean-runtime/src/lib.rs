@@ -32,6 +32,8 @@
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 mod admin;
+#[cfg(feature = "mimalloc")]
+mod alloc;
 pub mod auth;
 pub mod config;
 mod context;
