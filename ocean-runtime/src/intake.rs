@@ -123,8 +123,7 @@ pub(crate) async fn handle(
     let delivery =
         accepted.iter().find_map(|&pi| rt.processors[pi].dedup.extract(&event)).map(|id| format!("{path}:{id}"));
     let trace_id = event.trace_id.clone();
-    // The queue keeps the body; the worker parses it again rather than holding the parsed form.
-    event.payload = serde_json::Value::Null;
+    // The queue decides whether the parsed payload stays in memory until a worker takes the event.
     match rt.queue.push(QueuedEvent::new(event, accepted), delivery).await {
         Ok(Pushed::Duplicate) => {
             metrics::counter!(m::DUPLICATES).increment(1);

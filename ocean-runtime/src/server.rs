@@ -179,7 +179,10 @@ impl Integration {
             "durable" => {
                 let names = processors.iter().map(|p| p.id.clone()).collect();
                 let path = settings.state_dir.join("queue.redb");
-                Arc::new(DurableQueue::open(&path, settings.queue.capacity, window, names)?)
+                Arc::new(
+                    DurableQueue::open(&path, settings.queue.capacity, window, names)?
+                        .hot_memory(settings.queue.hot_memory_mib.saturating_mul(1024 * 1024)),
+                )
             }
             other => {
                 return Err(Error::Config(format!(

@@ -74,11 +74,15 @@ pub struct QueueSettings {
     pub capacity: usize,
     /// How long a delivery id is remembered (`OCEAN__QUEUE__DEDUP_WINDOW_SECONDS`, default 72 hours).
     pub dedup_window_seconds: u64,
+    /// Memory, in MiB, that the durable queue may spend keeping the parsed payloads of queued events, so
+    /// that a worker does not read them back from disk and parse them again (`OCEAN__QUEUE__HOT_MEMORY_MIB`,
+    /// default 32; 0 keeps none). Events beyond it wait on disk only.
+    pub hot_memory_mib: usize,
 }
 
 impl Default for QueueSettings {
     fn default() -> Self {
-        Self { backend: "durable".into(), capacity: 100_000, dedup_window_seconds: 72 * 3600 }
+        Self { backend: "durable".into(), capacity: 100_000, dedup_window_seconds: 72 * 3600, hot_memory_mib: 32 }
     }
 }
 

@@ -4,6 +4,10 @@
 //! Built on redb: pure Rust (no C build step), ACID with an fsync per commit, crash-safe by design, one
 //! file. One writer thread batches every pending insert, delete and dead letter of the moment into one
 //! transaction: one fsync (about 46 µs here) is shared by all the events of the batch.
+//!
+//! Memory holds a skeleton of each queued event (what orders it), and, within a budget, the event as the
+//! intake parsed it: while the queue is short, a worker takes the event without reading it back from
+//! disk and parsing it a second time; a long queue waits on disk.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,6 +76,35 @@ fn decode(bytes: &[u8]) -> std::result::Result<Stored, String> {
     s.body = Bytes::copy_from_slice(body);
     Ok(s)
 }
+
+/// The budget of events kept whole in memory (body and parsed payload), by estimated size.
+struct Hot {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl Hot {
+    /// Estimated memory of an event kept whole: its body and the parsed payload, which takes a few times
+    /// the body's size.
+    fn cost(e: &WebhookEvent) -> usize {
+        e.body.len().saturating_mul(5)
+    }
+
+    fn try_reserve(&self, cost: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(cost).filter(|&total| total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, cost: usize) {
+        let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(cost)));
+    }
+}
+
+/// Memory kept by default for whole events (`OCEAN__QUEUE__HOT_MEMORY_MIB`).
+const HOT_BYTES: usize = 32 * 1024 * 1024;
 
 struct Names {
     processors: Vec<String>,
@@ -145,6 +178,8 @@ pub struct DurableQueue {
     names: Vec<String>,
     pending: AtomicUsize,
     path: PathBuf,
+    hot: Hot,
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -214,6 +249,8 @@ impl DurableQueue {
             names,
             pending: AtomicUsize::new(0),
             path: path.to_owned(),
+            hot: Hot { limit: HOT_BYTES, used: AtomicUsize::new(0) },
+            writer: std::sync::Mutex::new(None),
         };
         let n = restored.len();
         for (seq, s) in restored {
@@ -223,11 +260,27 @@ impl DurableQueue {
             info!(file = %path.display(), resumed = n, unreadable, "queue restored");
         }
         let writer_path = path.to_owned();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("ocean-queue-writer".into())
             .spawn(move || writer(&db, &mem, &rx, next_seq, next_dead, &writer_path))
             .map_err(Error::Io)?;
+        *q.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         Ok(q)
+    }
+
+    /// Sets the memory, in bytes, spent keeping queued events whole (default 32 MiB; 0 keeps none), so
+    /// that a worker takes them without reading them back from disk and parsing them again.
+    ///
+    /// ```no_run
+    /// # fn main() -> ocean::Result<()> {
+    /// let q = ocean::queue::DurableQueue::open("state/queue.redb".as_ref(), 100_000, std::time::Duration::from_secs(3600), vec![])?
+    ///     .hot_memory(64 * 1024 * 1024);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn hot_memory(mut self, bytes: usize) -> Self {
+        self.hot.limit = bytes;
+        self
     }
 
     fn restore(&self, seq: u64, s: Stored) {
@@ -367,7 +420,10 @@ impl Queue for DurableQueue {
             };
             let bytes = encode(&self.stored(&item)).map_err(QueueError::Backend)?;
             let (reply, wait) = oneshot::channel();
-            let item = QueuedEvent { event: Arc::new(skeleton(&item.event)), ..item };
+            // Whole events are told from skeletons by their body, which skeletons do not keep.
+            let cost = Hot::cost(&item.event);
+            let whole = !item.event.body.is_empty() && self.hot.try_reserve(cost);
+            let item = if whole { item } else { QueuedEvent { event: Arc::new(skeleton(&item.event)), ..item } };
             let sent = self.send(Op::Insert { bytes, dedup, item, reply });
             let outcome = if sent {
                 wait.await.unwrap_or_else(|_| Err("queue writer stopped".into()))
@@ -377,6 +433,9 @@ impl Queue for DurableQueue {
             match outcome {
                 Ok(()) => Ok(Pushed::Queued),
                 Err(e) => {
+                    if whole {
+                        self.hot.release(cost);
+                    }
                     if let Some(key) = &delivery {
                         self.mem.dedup().release(key);
                     }
@@ -389,6 +448,10 @@ impl Queue for DurableQueue {
     fn next(&self) -> BoxFuture<'_, Option<Delivery>> {
         Box::pin(async move {
             let mut d = self.mem.next().await?;
+            if !d.item.event.body.is_empty() {
+                self.hot.release(Hot::cost(&d.item.event));
+                return Some(d);
+            }
             match self.hydrate(d.item.seq) {
                 Ok(event) => d.item.event = Arc::new(event),
                 Err(e) => {
@@ -405,7 +468,9 @@ impl Queue for DurableQueue {
         self.send(Op::Delete(seq));
     }
 
-    fn nack(&self, delivery: Delivery) {
+    fn nack(&self, mut delivery: Delivery) {
+        // Back to a skeleton: the next delivery reads the event from disk, and the budget stays exact.
+        delivery.item.event = Arc::new(skeleton(&delivery.item.event));
         self.mem.nack(delivery);
     }
 
@@ -473,8 +538,12 @@ impl Queue for DurableQueue {
 
 impl Drop for DurableQueue {
     fn drop(&mut self) {
-        // Dropping the sender ends the writer thread once it has written what is pending.
+        // Dropping the sender ends the writer thread once it has written what is pending; waiting for it
+        // closes the file, which a new queue may then open.
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(writer) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = writer.join();
+        }
     }
 }
 

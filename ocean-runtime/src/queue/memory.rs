@@ -1,8 +1,8 @@
 //! Bounded in-memory queue with per-group ordering.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -123,6 +123,10 @@ impl MemoryQueue {
 
 impl Queue for MemoryQueue {
     fn push(&self, mut item: QueuedEvent, delivery: Option<String>) -> BoxFuture<'_, Result<Pushed, QueueError>> {
+        // The body stays, not the parsed payload (several times its size): the worker parses it again.
+        if !item.event.payload.is_null() && !item.event.body.is_empty() {
+            Arc::make_mut(&mut item.event).payload = serde_json::Value::Null;
+        }
         let result = (|| {
             let mut st = self.lock();
             if st.closed {

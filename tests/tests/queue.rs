@@ -1,0 +1,102 @@
+//! The durable queue keeps queued events whole in memory within its budget: a worker then takes the
+//! payload the intake parsed; beyond the budget, and after a nack, the event is read back from disk and
+//! parsed again. The payload pushed here differs from the body, so that each delivery shows which of the
+//! two it came from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ocean::actix_web::web::Bytes;
+use ocean::queue::{DurableQueue, Queue, QueuedEvent};
+use ocean::{Headers, WebhookEvent};
+use serde_json::{Value, json};
+
+fn queue_file() -> PathBuf {
+    std::env::temp_dir().join(format!("ocean-queue-{:x}", rand::random::<u64>())).join("queue.redb")
+}
+
+/// An event whose body says `"disk"` and whose parsed payload says `"memory"`.
+fn event(id: u64) -> QueuedEvent {
+    let body = Bytes::from(json!({"id": id, "from": "disk", "pad": "x".repeat(1000)}).to_string());
+    let mut e = WebhookEvent::new("/items", body, json!({"id": id, "from": "memory"}), Headers::default());
+    e.group_key = Some(format!("g{id}"));
+    QueuedEvent::new(e, vec![0])
+}
+
+fn open(path: &std::path::Path, hot: usize) -> DurableQueue {
+    DurableQueue::open(path, 100, Duration::from_secs(60), vec!["/items#items".into()]).unwrap().hot_memory(hot)
+}
+
+/// Pushes an event and takes it back: where its payload came from.
+async fn round_trip(q: &DurableQueue, id: u64) -> (u64, String) {
+    q.push(event(id), None).await.unwrap();
+    let d = q.next().await.unwrap();
+    let out = from(&d.item.event.payload);
+    q.ack(d);
+    out
+}
+
+fn from(p: &Value) -> (u64, String) {
+    (p["id"].as_u64().unwrap(), p["from"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn events_within_the_budget_are_taken_whole_and_the_budget_is_returned() {
+    let path = queue_file();
+    // Room for one event of this size (its body is about 1 KB; the estimate is five times the body).
+    let q = open(&path, 6_000);
+    q.push(event(1), None).await.unwrap();
+    q.push(event(2), None).await.unwrap();
+    let a = q.next().await.unwrap();
+    let b = q.next().await.unwrap();
+    assert_eq!(from(&a.item.event.payload), (1, "memory".into()));
+    assert_eq!(from(&b.item.event.payload), (2, "disk".into()), "beyond the budget the event waits on disk only");
+    q.ack(a);
+    q.ack(b);
+
+    // Taking a whole event returns its share of the budget, once.
+    for id in 3..8 {
+        assert_eq!(round_trip(&q, id).await, (id, "memory".into()));
+    }
+
+    // A nacked event is read back from disk next time, and the budget is not returned twice.
+    q.push(event(8), None).await.unwrap();
+    let d = q.next().await.unwrap();
+    assert_eq!(from(&d.item.event.payload), (8, "memory".into()));
+    q.nack(d);
+    let d = q.next().await.unwrap();
+    assert_eq!(from(&d.item.event.payload), (8, "disk".into()));
+    q.ack(d);
+    q.push(event(9), None).await.unwrap();
+    q.push(event(10), None).await.unwrap();
+    let (a, b) = (q.next().await.unwrap(), q.next().await.unwrap());
+    assert_eq!((from(&a.item.event.payload).1, from(&b.item.event.payload).1), ("memory".into(), "disk".into()));
+    q.ack(a);
+    q.ack(b);
+    drop(q);
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+#[tokio::test]
+async fn a_zero_budget_reads_every_event_back_from_disk_and_a_restart_loses_none() {
+    let path = queue_file();
+    let q = open(&path, 0);
+    assert_eq!(round_trip(&q, 1).await, (1, "disk".into()));
+    drop(q);
+
+    // Whole in memory before the restart, on disk after it: nothing acknowledged is lost.
+    let q = open(&path, 1 << 20);
+    for id in 2..5 {
+        q.push(event(id), None).await.unwrap();
+    }
+    drop(q);
+    let q = open(&path, 1 << 20);
+    assert_eq!(q.len(), 3);
+    for id in 2..5 {
+        let d = q.next().await.unwrap();
+        assert_eq!(from(&d.item.event.payload), (id, "disk".into()));
+        q.ack(d);
+    }
+    drop(q);
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
