@@ -179,7 +179,7 @@ pub struct DurableQueue {
     pending: AtomicUsize,
     path: PathBuf,
     hot: Hot,
-    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -242,7 +242,7 @@ impl DurableQueue {
         let next_seq = restored.last().map_or(1, |(s, _)| s + 1);
         let db = Arc::new(db);
         let (tx, rx) = std::sync::mpsc::channel();
-        let q = Self {
+        let mut q = Self {
             mem: mem.clone(),
             db: db.clone(),
             tx: std::sync::Mutex::new(Some(tx)),
@@ -250,7 +250,7 @@ impl DurableQueue {
             pending: AtomicUsize::new(0),
             path: path.to_owned(),
             hot: Hot { limit: HOT_BYTES, used: AtomicUsize::new(0) },
-            writer: std::sync::Mutex::new(None),
+            writer: None,
         };
         let n = restored.len();
         for (seq, s) in restored {
@@ -264,7 +264,7 @@ impl DurableQueue {
             .name("ocean-queue-writer".into())
             .spawn(move || writer(&db, &mem, &rx, next_seq, next_dead, &writer_path))
             .map_err(Error::Io)?;
-        *q.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        q.writer = Some(handle);
         Ok(q)
     }
 
@@ -541,7 +541,7 @@ impl Drop for DurableQueue {
         // Dropping the sender ends the writer thread once it has written what is pending; waiting for it
         // closes the file, which a new queue may then open.
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(writer) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
     }
