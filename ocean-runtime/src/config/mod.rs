@@ -82,7 +82,12 @@ pub struct QueueSettings {
 
 impl Default for QueueSettings {
     fn default() -> Self {
-        Self { backend: "durable".into(), capacity: 100_000, dedup_window_seconds: 72 * 3600, hot_memory_mib: 32 }
+        Self {
+            backend: "durable".into(),
+            capacity: 100_000,
+            dedup_window_seconds: 72 * 3600,
+            hot_memory_mib: crate::queue::DEFAULT_HOT_MEMORY_MIB,
+        }
     }
 }
 

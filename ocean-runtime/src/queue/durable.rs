@@ -103,8 +103,8 @@ impl Hot {
     }
 }
 
-/// Memory kept by default for whole events (`OCEAN__QUEUE__HOT_MEMORY_MIB`).
-const HOT_BYTES: usize = 32 * 1024 * 1024;
+/// Memory kept by default for whole events, in MiB (`OCEAN__QUEUE__HOT_MEMORY_MIB`).
+pub(crate) const DEFAULT_HOT_MEMORY_MIB: usize = 32;
 
 struct Names {
     processors: Vec<String>,
@@ -249,7 +249,7 @@ impl DurableQueue {
             names,
             pending: AtomicUsize::new(0),
             path: path.to_owned(),
-            hot: Hot { limit: HOT_BYTES, used: AtomicUsize::new(0) },
+            hot: Hot { limit: DEFAULT_HOT_MEMORY_MIB * 1024 * 1024, used: AtomicUsize::new(0) },
             writer: None,
         };
         let n = restored.len();

@@ -13,6 +13,7 @@ mod memory;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub(crate) use durable::DEFAULT_HOT_MEMORY_MIB;
 pub use durable::DurableQueue;
 pub use memory::MemoryQueue;
 use serde::{Deserialize, Serialize};
