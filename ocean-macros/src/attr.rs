@@ -5,6 +5,8 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Ident, LitFloat, LitInt, LitStr, Path, Token, bracketed, parenthesized};
 
+use crate::symbols;
+
 pub(crate) mod kw {
     syn::custom_keyword!(path);
     syn::custom_keyword!(kinds);
@@ -21,8 +23,6 @@ pub(crate) mod kw {
     syn::custom_keyword!(none);
     syn::custom_keyword!(dedup);
 }
-
-pub(crate) const PROCESSOR_KEYS: &str = "`path`, `kinds`, `auth`, `insecure`, `group_by`, `dedup`, `max_retries`, `initial_retry_delay`, `max_retry_delay`, `exponential_base`, `init`, `filter`, `name`";
 
 /// A number of seconds written as an integer or a float literal.
 #[derive(Clone)]
@@ -101,6 +101,8 @@ pub(crate) struct ProcessorArgs {
     pub(crate) init: Option<Path>,
     pub(crate) filter: Option<Path>,
     pub(crate) name: Option<LitStr>,
+    /// `crate = "path::to::ocean"`: where the runtime is, for crates that re-export it.
+    pub(crate) krate: Option<Path>,
 }
 
 fn set<T>(slot: &mut Option<T>, value: T, span: Span, key: &str, errors: &mut Option<syn::Error>) {
@@ -189,17 +191,30 @@ impl Parse for ProcessorArgs {
                 input.parse::<Token![=]>()?;
                 let v = input.parse()?;
                 set(&mut a.name, v, k.span, "name", &mut errors);
+            } else if input.peek(Token![crate]) {
+                let k: Token![crate] = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let lit: LitStr = input.parse()?;
+                let path: Path = lit.parse().map_err(|_| {
+                    syn::Error::new(lit.span(), "`crate` is a path to the runtime, as in `crate = \"my_sdk::ocean\"`")
+                })?;
+                set(&mut a.krate, path, k.span, "crate", &mut errors);
             } else if input.peek(Ident) {
                 let unknown: Ident = input.call(syn::ext::IdentExt::parse_any)?;
-                let hint = match unknown.to_string().as_str() {
-                    "kind" => " (did you mean `kinds`?)",
-                    "retries" => " (did you mean `max_retries`?)",
-                    "group" | "group_key" => " (did you mean `group_by`?)",
-                    _ => "",
-                };
+                let given = unknown.to_string();
+                let hint = symbols::HINTS
+                    .iter()
+                    .find(|(slip, _)| *slip == given)
+                    .map(|(_, meant)| *meant)
+                    .or_else(|| symbols::closest(&given, symbols::PROCESSOR_ARGS))
+                    .map(|m| format!(" (did you mean `{m}`?)"))
+                    .unwrap_or_default();
                 return Err(syn::Error::new(
                     unknown.span(),
-                    format!("unknown argument `{unknown}`{hint}; expected one of: {PROCESSOR_KEYS}"),
+                    format!(
+                        "unknown argument `{unknown}`{hint}; expected one of: {}",
+                        symbols::list(symbols::PROCESSOR_ARGS)
+                    ),
                 ));
             } else {
                 return Err(la.error());

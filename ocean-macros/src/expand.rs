@@ -3,14 +3,39 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{ImplItem, Item, ItemFn, ItemImpl, LitStr};
+use syn::{Item, ItemFn, ItemImpl, LitStr};
 
-use crate::attr::{AuthArg, ProcessorArgs, RouteArgs, push};
+use crate::attr::{AuthArg, ProcessorArgs, RouteArgs};
 use crate::valid;
 
 fn debug(name: &str, out: &TokenStream) {
     if std::env::var_os("OCEAN_MACROS_DEBUG").is_some() {
         eprintln!("--- #[ocean::{name}] ---\n{out}");
+    }
+}
+
+/// The runtime's support module: `::ocean::__private`, or under the path given by `crate = "..."`.
+fn private(krate: Option<&syn::Path>) -> TokenStream {
+    match krate {
+        Some(k) => quote! { #k::__private },
+        None => quote! { ::ocean::__private },
+    }
+}
+
+/// Registers the item with `inventory`: `body` builds the registration of type `#p::#ty`.
+fn register(p: &TokenStream, variant: &str, ty: &str, body: TokenStream) -> TokenStream {
+    let (variant, ty) = (format_ident!("{variant}"), format_ident!("{ty}"));
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, clippy::all)]
+        const _: () = {
+            fn __ocean_register() -> #p::#ty {
+                #body
+            }
+            #p::inventory::submit! {
+                #p::Registered::#variant(__ocean_register)
+            }
+        };
     }
 }
 
@@ -51,6 +76,7 @@ fn item_span(item: &Item) -> Span {
 }
 
 fn retry_policy(a: &ProcessorArgs) -> Option<TokenStream> {
+    let p = private(a.krate.as_ref());
     if a.max_retries.is_none()
         && a.initial_retry_delay.is_none()
         && a.max_retry_delay.is_none()
@@ -75,17 +101,17 @@ fn retry_policy(a: &ProcessorArgs) -> Option<TokenStream> {
         fields.push(quote! { p.exponential_base = #v; });
     }
     Some(quote! {
-        fn retry_policy(&self) -> ::ocean::__private::RetryPolicy {
-            let mut p = <::ocean::__private::RetryPolicy as ::core::default::Default>::default();
+        fn retry_policy(&self) -> #p::RetryPolicy {
+            let mut p = <#p::RetryPolicy as ::core::default::Default>::default();
             #(#fields)*
             p
         }
     })
 }
 
-fn kinds_method(kinds: &[LitStr]) -> TokenStream {
+fn kinds_method(p: &TokenStream, kinds: &[LitStr]) -> TokenStream {
     quote! {
-        async fn get_matching_kinds(&self, _event: &::ocean::__private::WebhookEvent) -> ::std::vec::Vec<::std::string::String> {
+        async fn get_matching_kinds(&self, _event: &#p::WebhookEvent) -> ::std::vec::Vec<::std::string::String> {
             ::std::vec![#(::std::string::String::from(#kinds)),*]
         }
     }
@@ -93,6 +119,7 @@ fn kinds_method(kinds: &[LitStr]) -> TokenStream {
 
 /// `.auth(...)`, `.no_auth()`, `.insecure()`, `.group_by(...)`, `.name(...)` on the registration.
 fn registration_calls(a: &ProcessorArgs, custom_auth: bool) -> TokenStream {
+    let p = private(a.krate.as_ref());
     let mut calls = Vec::new();
     if let Some(n) = &a.name {
         calls.push(quote! { .name(#n) });
@@ -104,7 +131,7 @@ fn registration_calls(a: &ProcessorArgs, custom_auth: bool) -> TokenStream {
                 Some(v) => quote! { .#k(#v) },
                 None => quote! { .#k(true) },
             });
-            calls.push(quote! { .auth(::ocean::__private::auth::#scheme() #(#opts)*) });
+            calls.push(quote! { .auth(#p::auth::#scheme() #(#opts)*) });
             if custom_auth {
                 calls.push(quote! { .with_custom_auth() });
             }
@@ -118,121 +145,18 @@ fn registration_calls(a: &ProcessorArgs, custom_auth: bool) -> TokenStream {
         calls.push(quote! { .group_by(#g) });
     }
     if let Some(d) = &a.dedup {
-        calls.push(quote! { .dedup(::ocean::__private::delivery::#d()) });
+        calls.push(quote! { .dedup(#p::delivery::#d()) });
     }
     quote! { #(#calls)* }
 }
 
-fn no_auth_error(span: Span) -> syn::Error {
-    syn::Error::new(
-        span,
-        "this processor has no authentication: write `async fn authenticate(&self, event: &WebhookEvent) -> Result<(), AuthError>`, name a verifier (`auth = github(secret = \"webhook_secret\")`), or opt out explicitly with `auth = none`",
-    )
-}
-
 fn processor_impl(a: &ProcessorArgs, mut imp: ItemImpl) -> syn::Result<TokenStream> {
-    let mut errors = valid::common(a).err();
-    if let Some((_, path, _)) = &imp.trait_ {
-        push(
-            &mut errors,
-            syn::Error::new_spanned(
-                path,
-                "write `impl MyProcessor { ... }`: the macro implements `ocean::WebhookProcessor` itself",
-            ),
-        );
-    }
-    if let Some(f) = &a.filter {
-        push(
-            &mut errors,
-            syn::Error::new_spanned(
-                f,
-                "`filter` is for processors written as an `async fn`; on an `impl` block, write `should_process_event`",
-            ),
-        );
-    }
-    let mut names = Vec::new();
-    for item in &imp.items {
-        let ImplItem::Fn(f) = item else {
-            push(
-                &mut errors,
-                syn::Error::new_spanned(
-                    item,
-                    format!("only methods of `WebhookProcessor` may appear here: {}", valid::method_list()),
-                ),
-            );
-            continue;
-        };
-        let name = f.sig.ident.to_string();
-        match valid::METHODS.iter().find(|(m, _)| *m == name) {
-            None => push(
-                &mut errors,
-                syn::Error::new(
-                    f.sig.ident.span(),
-                    format!(
-                        "`{name}` is not a method of `WebhookProcessor`; expected one of: {}",
-                        valid::method_list()
-                    ),
-                ),
-            ),
-            Some((_, true)) if f.sig.asyncness.is_none() => push(
-                &mut errors,
-                syn::Error::new(f.sig.fn_token.span, format!("the `async` keyword is missing from `{name}`")),
-            ),
-            Some((_, false)) if f.sig.asyncness.is_some() => push(
-                &mut errors,
-                syn::Error::new(f.sig.asyncness.span(), format!("`{name}` is not async; remove `async`")),
-            ),
-            _ => {}
-        }
-        names.push(name);
-    }
-    let has = |m: &str| names.iter().any(|n| n == m);
-    if !has("handle_event") {
-        push(
-            &mut errors,
-            syn::Error::new(
-                imp.self_ty.span(),
-                "missing `async fn handle_event(&self, event: &WebhookEvent, resource: &ResourceConfig) -> Result<WebhookEventRawResults, ProcessorError>`",
-            ),
-        );
-    }
-    match (&a.kinds, has("get_matching_kinds")) {
-        (None, false) => push(
-            &mut errors,
-            syn::Error::new(
-                Span::call_site(),
-                "missing `kinds`: add `kinds = [\"issue\"]`, or write `get_matching_kinds`",
-            ),
-        ),
-        (Some((span, _)), true) => {
-            push(&mut errors, syn::Error::new(*span, "`kinds` and `get_matching_kinds` are both given; keep one"))
-        }
-        _ => {}
-    }
-    let retry = retry_policy(a);
-    if retry.is_some() && has("retry_policy") {
-        push(
-            &mut errors,
-            syn::Error::new(Span::call_site(), "retry arguments and `retry_policy` are both given; keep one"),
-        );
-    }
-    let custom_auth = has("authenticate");
-    if a.auth.is_none() && !custom_auth {
-        push(&mut errors, no_auth_error(imp.self_ty.span()));
-    }
-    if matches!(a.auth, Some(AuthArg::None(_))) && custom_auth {
-        push(
-            &mut errors,
-            syn::Error::new(Span::call_site(), "`auth = none` and `authenticate` are both given; keep one"),
-        );
-    }
-    if let Some(e) = errors {
-        return Err(e);
-    }
+    let custom_auth = valid::impl_block(a, &imp)?;
+    let p = private(a.krate.as_ref());
     if let Some((_, kinds)) = &a.kinds {
-        imp.items.push(syn::parse2(kinds_method(kinds))?);
+        imp.items.push(syn::parse2(kinds_method(&p, kinds))?);
     }
-    if let Some(r) = retry {
+    if let Some(r) = retry_policy(a) {
         imp.items.push(syn::parse2(r)?);
     }
     let path = a.path.as_ref().map(|p| p.value()).unwrap_or_default();
@@ -241,8 +165,8 @@ fn processor_impl(a: &ProcessorArgs, mut imp: ItemImpl) -> syn::Result<TokenStre
     let items = &imp.items;
     let attrs = &imp.attrs;
     let constructor = match &a.init {
-        Some(init) => quote_spanned! {init.span()=> ::ocean::__private::Processor::new::<#self_ty, _>(#path, #init) },
-        None => quote_spanned! {self_ty.span()=> ::ocean::__private::Processor::of::<#self_ty>(#path) },
+        Some(init) => quote_spanned! {init.span()=> #p::Processor::new::<#self_ty, _>(#path, #init) },
+        None => quote_spanned! {self_ty.span()=> #p::Processor::of::<#self_ty>(#path) },
     };
     let calls = registration_calls(a, custom_auth);
     let name = quote!(#self_ty).to_string().replace(' ', "");
@@ -251,67 +175,27 @@ fn processor_impl(a: &ProcessorArgs, mut imp: ItemImpl) -> syn::Result<TokenStre
     } else {
         quote! { .name(#name) }
     };
+    let registration = register(&p, "Processor", "Processor", quote! { #constructor #name #calls });
     Ok(quote! {
         #(#attrs)*
-        impl #impl_generics ::ocean::__private::WebhookProcessor for #self_ty #where_clause {
+        impl #impl_generics #p::WebhookProcessor for #self_ty #where_clause {
             #(#items)*
         }
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals, clippy::all)]
-        const _: () = {
-            fn __ocean_register() -> ::ocean::__private::Processor {
-                #constructor #name #calls
-            }
-            ::ocean::__private::inventory::submit! {
-                ::ocean::__private::Registered::Processor(__ocean_register)
-            }
-        };
+        #registration
     })
 }
 
 fn processor_fn(a: &ProcessorArgs, f: ItemFn) -> syn::Result<TokenStream> {
-    let mut errors = valid::common(a).err();
-    if f.sig.asyncness.is_none() {
-        push(
-            &mut errors,
-            syn::Error::new(f.sig.fn_token.span, "the `async` keyword is missing from the function declaration"),
-        );
-    }
-    if f.sig.inputs.len() != 2 {
-        push(
-            &mut errors,
-            syn::Error::new(
-                f.sig.paren_token.span.join(),
-                "a processor function takes `(event: &WebhookEvent, resource: &ResourceConfig)` and returns `Result<WebhookEventRawResults, ProcessorError>`",
-            ),
-        );
-    }
-    if a.kinds.is_none() {
-        push(&mut errors, syn::Error::new(Span::call_site(), "missing `kinds`: add `kinds = [\"issue\"]`"));
-    }
-    if let Some(i) = &a.init {
-        push(&mut errors, syn::Error::new_spanned(i, "`init` is for processors written as an `impl` block"));
-    }
-    if a.auth.is_none() {
-        push(
-            &mut errors,
-            syn::Error::new(
-                f.sig.ident.span(),
-                "this processor has no authentication: name a verifier (`auth = github(secret = \"webhook_secret\")`) or opt out explicitly with `auth = none`",
-            ),
-        );
-    }
-    if let Some(e) = errors {
-        return Err(e);
-    }
+    valid::function(a, &f)?;
+    let p = private(a.krate.as_ref());
     let fn_name = &f.sig.ident;
     let ty = format_ident!("__OceanProcessor_{}", fn_name);
-    let kinds = kinds_method(&a.kinds.as_ref().map(|(_, k)| k.clone()).unwrap_or_default());
+    let kinds = kinds_method(&p, &a.kinds.as_ref().map(|(_, k)| k.clone()).unwrap_or_default());
     let retry = retry_policy(a).unwrap_or_default();
-    let filter = a.filter.as_ref().map(|p| {
-        quote_spanned! {p.span()=>
-            async fn should_process_event(&self, event: &::ocean::__private::WebhookEvent) -> bool {
-                #p(event)
+    let filter = a.filter.as_ref().map(|f| {
+        quote_spanned! {f.span()=>
+            async fn should_process_event(&self, event: &#p::WebhookEvent) -> bool {
+                #f(event)
             }
         }
     });
@@ -328,6 +212,7 @@ fn processor_fn(a: &ProcessorArgs, f: ItemFn) -> syn::Result<TokenStream> {
         syn::ReturnType::Default => f.sig.ident.span(),
     };
     let call = quote_spanned! {output=> #fn_name(event, resource).await };
+    let registration = register(&p, "Processor", "Processor", quote! { #p::Processor::of::<#ty>(#path) #name #calls });
     Ok(quote! {
         #f
         #[doc(hidden)]
@@ -336,32 +221,24 @@ fn processor_fn(a: &ProcessorArgs, f: ItemFn) -> syn::Result<TokenStream> {
         struct #ty;
         #[doc(hidden)]
         #[allow(clippy::all)]
-        impl ::ocean::__private::WebhookProcessor for #ty {
+        impl #p::WebhookProcessor for #ty {
             #kinds
             #retry
             #filter
             async fn handle_event(
                 &self,
-                event: &::ocean::__private::WebhookEvent,
-                resource: &::ocean::__private::ResourceConfig,
-            ) -> ::core::result::Result<::ocean::__private::WebhookEventRawResults, ::ocean::__private::ProcessorError> {
+                event: &#p::WebhookEvent,
+                resource: &#p::ResourceConfig,
+            ) -> ::core::result::Result<#p::WebhookEventRawResults, #p::ProcessorError> {
                 #call
             }
         }
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals, clippy::all)]
-        const _: () = {
-            fn __ocean_register() -> ::ocean::__private::Processor {
-                ::ocean::__private::Processor::of::<#ty>(#path) #name #calls
-            }
-            ::ocean::__private::inventory::submit! {
-                ::ocean::__private::Registered::Processor(__ocean_register)
-            }
-        };
+        #registration
     })
 }
 
 pub(crate) fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
+    let p = private(None);
     let out = (|| -> syn::Result<TokenStream> {
         if !args.is_empty() {
             return Err(syn::Error::new_spanned(&args, "`#[ocean::on_start]` takes no arguments"));
@@ -392,21 +269,20 @@ pub(crate) fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
         } else {
             quote!()
         };
+        let registration = register(
+            &p,
+            "OnStart",
+            "OnStart",
+            quote! {
+                #p::OnStart::new(#name_str, |ctx: #p::Context| async move {
+                    #ctx_use
+                    #p::IntoStartResult::into_start_result(#call)
+                })
+            },
+        );
         Ok(quote! {
             #f
-            #[doc(hidden)]
-            #[allow(non_upper_case_globals, clippy::all)]
-            const _: () = {
-                fn __ocean_register() -> ::ocean::__private::OnStart {
-                    ::ocean::__private::OnStart::new(#name_str, |ctx: ::ocean::__private::Context| async move {
-                        #ctx_use
-                        ::ocean::__private::IntoStartResult::into_start_result(#call)
-                    })
-                }
-                ::ocean::__private::inventory::submit! {
-                    ::ocean::__private::Registered::OnStart(__ocean_register)
-                }
-            };
+            #registration
         })
     })()
     .unwrap_or_else(|e| with_errors(item, e));
@@ -415,6 +291,7 @@ pub(crate) fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
+    let p = private(None);
     let out = (|| -> syn::Result<TokenStream> {
         let a: RouteArgs = syn::parse2(args)?;
         valid::path(&a.path)?;
@@ -429,18 +306,10 @@ pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
         let name = &f.sig.ident;
         let method = format_ident!("{}", a.method.to_string().to_uppercase(), span = a.method.span());
         let path = &a.path;
+        let registration = register(&p, "Route", "Route", quote! { #p::Route::new(#p::Method::#method, #path, #name) });
         Ok(quote! {
             #f
-            #[doc(hidden)]
-            #[allow(non_upper_case_globals, clippy::all)]
-            const _: () = {
-                fn __ocean_register() -> ::ocean::__private::Route {
-                    ::ocean::__private::Route::new(::ocean::__private::Method::#method, #path, #name)
-                }
-                ::ocean::__private::inventory::submit! {
-                    ::ocean::__private::Registered::Route(__ocean_register)
-                }
-            };
+            #registration
         })
     })()
     .unwrap_or_else(|e| with_errors(item, e));

@@ -8,6 +8,7 @@
 
 mod attr;
 mod expand;
+mod symbols;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -22,19 +23,78 @@ use proc_macro::TokenStream;
 /// `auth = none`, `insecure`, `group_by = ".issue.id"`, `dedup = github` (a provider of
 /// `ocean::delivery`, or `none`; default: the verifier's provider), `max_retries`, `initial_retry_delay`,
 /// `max_retry_delay`, `exponential_base` (seconds), `init = path::to::fn` (impl blocks),
-/// `filter = path::to::fn` (functions), `name = "..."`.
+/// `filter = path::to::fn` (functions), `name = "..."`, and `crate = "my_sdk::ocean"` for a crate that
+/// re-exports the runtime.
+///
+/// Verifiers (functions of `ocean::auth`) and the options each takes besides `secret` and
+/// `secret_value`: `github` (`legacy_sha1`), `gitlab`, `standard_webhooks`, `stripe` and `slack`
+/// (`tolerance_secs`), `hub_signature`, `jira` and `bitbucket` (`algorithm`), `pagerduty`, `hmac`
+/// (`header`, `algorithm`, `encoding`, `prefix`), `token` (`header`), `basic`. Anything else is a
+/// compile error that lists the valid names.
+///
+/// ```
+/// use ocean::{ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults};
+///
+/// #[derive(Default)]
+/// struct Issues;
+///
+/// #[ocean::webhook_processor(path = "/webhook", kinds = ["issue"], group_by = ".issue.id",
+///                            auth = github(secret = "webhook_secret"))]
+/// impl Issues {
+///     async fn should_process_event(&self, event: &WebhookEvent) -> bool {
+///         event.header("x-github-event") == Some("issues")
+///     }
+///     async fn handle_event(&self, event: &WebhookEvent, _resource: &ResourceConfig)
+///         -> Result<WebhookEventRawResults, ProcessorError> {
+///         Ok(WebhookEventRawResults::upsert([event.payload["issue"].clone()]))
+///     }
+/// }
+///
+/// // The same as a function: it is `handle_event`.
+/// #[ocean::webhook_processor(path = "/gitlab", kinds = ["merge-request"], auth = gitlab(secret = "gitlab_token"))]
+/// async fn merge_requests(event: &WebhookEvent, _resource: &ResourceConfig)
+///     -> Result<WebhookEventRawResults, ProcessorError> {
+///     Ok(WebhookEventRawResults::upsert([event.payload["object_attributes"].clone()]))
+/// }
+///
+/// let integration = ocean::Integration::new("example").discovered();
+/// ```
 #[proc_macro_attribute]
 pub fn webhook_processor(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::processor(args.into(), item.into()).into()
 }
 
-/// Runs an `async fn` once the server is listening, with the integration's `ocean::Context`.
+/// Runs an `async fn` once the server is listening, with the integration's `ocean::Context`. It may
+/// return `()` or `Result<(), E>` with a displayable `E`; an error is logged and the integration keeps
+/// running.
+///
+/// ```
+/// #[ocean::on_start]
+/// async fn register_webhook(ctx: ocean::Context) -> Result<(), String> {
+///     let _url = ctx.webhook_url("/webhook");
+///     Ok(())
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::on_start(args.into(), item.into()).into()
 }
 
-/// Mounts a plain actix-web handler at `/integration{path}`: `#[ocean::route(post, "/legacy")]`.
+/// Mounts a plain actix-web handler at `/integration{path}`: `#[ocean::route(post, "/legacy")]`. The
+/// handler runs inside the request (no queue, no retries); `ocean::register_raw` maps and applies what it
+/// passes.
+///
+/// ```
+/// use ocean::actix_web::{HttpResponse, web};
+///
+/// #[ocean::route(post, "/legacy")]
+/// async fn legacy(body: web::Json<serde_json::Value>) -> HttpResponse {
+///     match ocean::register_raw("repository", vec![body.into_inner()]).await {
+///         Ok(_) => HttpResponse::Ok().finish(),
+///         Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+///     }
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::route(args.into(), item.into()).into()

@@ -2,9 +2,12 @@
 
 use std::collections::HashSet;
 
-use syn::LitStr;
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{ImplItem, ItemFn, ItemImpl, LitStr};
 
-use crate::attr::{ProcessorArgs, push};
+use crate::attr::{AuthArg, ProcessorArgs, push};
+use crate::symbols;
 
 /// A processor path: starts with `/`, no whitespace, query or fragment, parameters `{name}` well formed.
 pub(crate) fn path(lit: &LitStr) -> syn::Result<()> {
@@ -102,31 +105,63 @@ pub(crate) fn common(a: &ProcessorArgs) -> syn::Result<()> {
             syn::Error::new(g.span(), "`group_by` is an empty jq expression; write one such as \".issue.id\""),
         );
     }
-    if let Some(crate::attr::AuthArg::Verifier { options, .. }) = &a.auth {
-        for (k, v) in options {
-            let known = [
-                "secret",
-                "secret_value",
-                "header",
-                "algorithm",
-                "encoding",
-                "prefix",
-                "tolerance_secs",
-                "legacy_sha1",
-            ];
-            if !known.contains(&k.to_string().as_str()) {
-                push(
-                    &mut errors,
-                    syn::Error::new(
-                        k.span(),
-                        format!(
-                            "unknown verifier option `{k}`; expected one of: `secret`, `secret_value`, `header`, `algorithm`, `encoding`, `prefix`, `tolerance_secs`, `legacy_sha1`"
-                        ),
-                    ),
-                );
-            } else if v.is_none() && k != "legacy_sha1" {
-                push(&mut errors, syn::Error::new(k.span(), format!("`{k}` needs a value, as in `{k} = \"...\"`")));
+    if let Some(AuthArg::Verifier { scheme, options }) = &a.auth
+        && let Err(e) = verifier(scheme, options)
+    {
+        push(&mut errors, e);
+    }
+    if let Some(d) = &a.dedup {
+        let name = d.to_string();
+        if !symbols::DELIVERY_IDS.contains(&name.as_str()) {
+            push(&mut errors, unknown(d.span(), "delivery-id source", &name, symbols::DELIVERY_IDS));
+        }
+    }
+    errors.map_or(Ok(()), Err)
+}
+
+/// "unknown {what} `{given}`; expected one of: ..." with the closest name as a hint.
+fn unknown(span: Span, what: &str, given: &str, names: &[&str]) -> syn::Error {
+    let hint = symbols::closest(given, names).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
+    syn::Error::new(span, format!("unknown {what} `{given}`{hint}; expected one of: {}", symbols::list(names)))
+}
+
+/// A verifier of `ocean::auth` and options it takes, each with a value of the right kind.
+fn verifier(scheme: &syn::Ident, options: &[(syn::Ident, Option<syn::Lit>)]) -> syn::Result<()> {
+    let name = scheme.to_string();
+    let names: Vec<&str> = symbols::VERIFIERS.iter().map(|v| v.name).collect();
+    let Some(v) = symbols::VERIFIERS.iter().find(|v| v.name == name) else {
+        return Err(unknown(scheme.span(), "verifier", &name, &names));
+    };
+    let valid: Vec<&str> = symbols::COMMON_OPTIONS.iter().chain(v.options).copied().collect();
+    let mut errors = None;
+    for (k, value) in options {
+        let key = k.to_string();
+        let e = if !valid.contains(&key.as_str()) {
+            let hint = symbols::closest(&key, &valid).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
+            Some(syn::Error::new(
+                k.span(),
+                format!("the `{name}` verifier has no option `{key}`{hint}; its options: {}", symbols::list(&valid)),
+            ))
+        } else if symbols::FLAGS.contains(&key.as_str()) {
+            match value {
+                None | Some(syn::Lit::Bool(_)) => None,
+                Some(l) => {
+                    Some(syn::Error::new(l.span(), format!("`{key}` is a flag: write `{key}` or `{key} = true`")))
+                }
             }
+        } else if symbols::NUMBERS.contains(&key.as_str()) {
+            match value {
+                Some(syn::Lit::Int(_)) => None,
+                _ => Some(syn::Error::new(k.span(), format!("`{key}` needs a number of seconds, as in `{key} = 300`"))),
+            }
+        } else {
+            match value {
+                Some(syn::Lit::Str(_)) => None,
+                _ => Some(syn::Error::new(k.span(), format!("`{key}` needs a string, as in `{key} = \"...\"`"))),
+            }
+        };
+        if let Some(e) = e {
+            push(&mut errors, e);
         }
     }
     errors.map_or(Ok(()), Err)
@@ -150,4 +185,147 @@ pub(crate) const METHODS: [(&str, bool); 12] = [
 
 pub(crate) fn method_list() -> String {
     METHODS.iter().map(|(m, _)| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn no_auth_error(span: Span) -> syn::Error {
+    syn::Error::new(
+        span,
+        "this processor has no authentication: write `async fn authenticate(&self, event: &WebhookEvent) -> Result<(), AuthError>`, name a verifier (`auth = github(secret = \"webhook_secret\")`), or opt out explicitly with `auth = none`",
+    )
+}
+
+/// Checks an `impl` block against the arguments; returns whether it writes its own `authenticate`.
+pub(crate) fn impl_block(a: &ProcessorArgs, imp: &ItemImpl) -> syn::Result<bool> {
+    let mut errors = common(a).err();
+    if let Some((_, path, _)) = &imp.trait_ {
+        push(
+            &mut errors,
+            syn::Error::new_spanned(
+                path,
+                "write `impl MyProcessor { ... }`: the macro implements `ocean::WebhookProcessor` itself",
+            ),
+        );
+    }
+    if let Some(f) = &a.filter {
+        push(
+            &mut errors,
+            syn::Error::new_spanned(
+                f,
+                "`filter` is for processors written as an `async fn`; on an `impl` block, write `should_process_event`",
+            ),
+        );
+    }
+    let mut names = Vec::new();
+    for item in &imp.items {
+        let ImplItem::Fn(f) = item else {
+            push(
+                &mut errors,
+                syn::Error::new_spanned(
+                    item,
+                    format!("only methods of `WebhookProcessor` may appear here: {}", method_list()),
+                ),
+            );
+            continue;
+        };
+        let name = f.sig.ident.to_string();
+        match METHODS.iter().find(|(m, _)| *m == name) {
+            None => push(
+                &mut errors,
+                syn::Error::new(
+                    f.sig.ident.span(),
+                    format!("`{name}` is not a method of `WebhookProcessor`; expected one of: {}", method_list()),
+                ),
+            ),
+            Some((_, true)) if f.sig.asyncness.is_none() => push(
+                &mut errors,
+                syn::Error::new(f.sig.fn_token.span, format!("the `async` keyword is missing from `{name}`")),
+            ),
+            Some((_, false)) if f.sig.asyncness.is_some() => push(
+                &mut errors,
+                syn::Error::new(f.sig.asyncness.span(), format!("`{name}` is not async; remove `async`")),
+            ),
+            _ => {}
+        }
+        names.push(name);
+    }
+    let has = |m: &str| names.iter().any(|n| n == m);
+    if !has("handle_event") {
+        push(
+            &mut errors,
+            syn::Error::new(
+                imp.self_ty.span(),
+                "missing `async fn handle_event(&self, event: &WebhookEvent, resource: &ResourceConfig) -> Result<WebhookEventRawResults, ProcessorError>`",
+            ),
+        );
+    }
+    match (&a.kinds, has("get_matching_kinds")) {
+        (None, false) => push(
+            &mut errors,
+            syn::Error::new(
+                Span::call_site(),
+                "missing `kinds`: add `kinds = [\"issue\"]`, or write `get_matching_kinds`",
+            ),
+        ),
+        (Some((span, _)), true) => {
+            push(&mut errors, syn::Error::new(*span, "`kinds` and `get_matching_kinds` are both given; keep one"))
+        }
+        _ => {}
+    }
+    let retry = a.max_retries.is_some()
+        || a.initial_retry_delay.is_some()
+        || a.max_retry_delay.is_some()
+        || a.exponential_base.is_some();
+    if retry && has("retry_policy") {
+        push(
+            &mut errors,
+            syn::Error::new(Span::call_site(), "retry arguments and `retry_policy` are both given; keep one"),
+        );
+    }
+    let custom_auth = has("authenticate");
+    if a.auth.is_none() && !custom_auth {
+        push(&mut errors, no_auth_error(imp.self_ty.span()));
+    }
+    if matches!(a.auth, Some(AuthArg::None(_))) && custom_auth {
+        push(
+            &mut errors,
+            syn::Error::new(Span::call_site(), "`auth = none` and `authenticate` are both given; keep one"),
+        );
+    }
+    errors.map_or(Ok(custom_auth), Err)
+}
+
+/// Checks a processor function against the arguments.
+pub(crate) fn function(a: &ProcessorArgs, f: &ItemFn) -> syn::Result<()> {
+    let mut errors = common(a).err();
+    if f.sig.asyncness.is_none() {
+        push(
+            &mut errors,
+            syn::Error::new(f.sig.fn_token.span, "the `async` keyword is missing from the function declaration"),
+        );
+    }
+    if f.sig.inputs.len() != 2 {
+        push(
+            &mut errors,
+            syn::Error::new(
+                f.sig.paren_token.span.join(),
+                "a processor function takes `(event: &WebhookEvent, resource: &ResourceConfig)` and returns `Result<WebhookEventRawResults, ProcessorError>`",
+            ),
+        );
+    }
+    if a.kinds.is_none() {
+        push(&mut errors, syn::Error::new(Span::call_site(), "missing `kinds`: add `kinds = [\"issue\"]`"));
+    }
+    if let Some(i) = &a.init {
+        push(&mut errors, syn::Error::new_spanned(i, "`init` is for processors written as an `impl` block"));
+    }
+    if a.auth.is_none() {
+        push(
+            &mut errors,
+            syn::Error::new(
+                f.sig.ident.span(),
+                "this processor has no authentication: name a verifier (`auth = github(secret = \"webhook_secret\")`) or opt out explicitly with `auth = none`",
+            ),
+        );
+    }
+    errors.map_or(Ok(()), Err)
 }

@@ -12,21 +12,32 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::event::{Headers, WebhookEvent};
-use crate::queue::{DeadLetter, QueuedEvent};
-use crate::runtime::Runtime;
+use crate::queue::{DeadLetter, Queue, QueuedEvent};
+use crate::wiring::Processors;
 
-type Rt = web::Data<Arc<Runtime>>;
+/// What the dead-letter API uses.
+pub(crate) struct DeadLetters {
+    pub(crate) token: Option<String>,
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) processors: Arc<Processors>,
+}
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
-    cfg.route(&format!("{prefix}/admin/dlq"), web::get().to(list))
-        .route(&format!("{prefix}/admin/dlq/{{id}}"), web::get().to(show))
-        .route(&format!("{prefix}/admin/dlq/{{id}}"), web::delete().to(delete))
-        .route(&format!("{prefix}/admin/dlq/{{id}}/replay"), web::post().to(replay));
+type Rt = web::Data<DeadLetters>;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, prefix: &str, state: DeadLetters) {
+    cfg.service(
+        web::scope(&format!("{prefix}/admin/dlq"))
+            .app_data(web::Data::new(state))
+            .route("", web::get().to(list))
+            .route("/{id}", web::get().to(show))
+            .route("/{id}", web::delete().to(delete))
+            .route("/{id}/replay", web::post().to(replay)),
+    );
 }
 
 /// `None` when authorised; the refusal otherwise. Fails closed: no token configured, no admin API.
-fn refuse(req: &HttpRequest, rt: &Runtime) -> Option<HttpResponse> {
-    let Some(expected) = rt.settings.admin.token.as_deref().filter(|t| !t.is_empty()) else {
+fn refuse(req: &HttpRequest, rt: &DeadLetters) -> Option<HttpResponse> {
+    let Some(expected) = rt.token.as_deref().filter(|t| !t.is_empty()) else {
         return Some(
             HttpResponse::NotFound()
                 .json(json!({"status": "error", "message": "admin API disabled: set OCEAN__ADMIN__TOKEN"})),
@@ -52,44 +63,51 @@ async fn list(req: HttpRequest, rt: Rt) -> HttpResponse {
     HttpResponse::Ok().json(rt.queue.dead_letters())
 }
 
-async fn show(req: HttpRequest, rt: Rt, id: web::Path<u64>) -> HttpResponse {
+async fn show(req: HttpRequest, rt: Rt, id: web::Path<String>) -> HttpResponse {
     if let Some(r) = refuse(&req, &rt) {
         return r;
     }
-    match rt.queue.dead_letters().into_iter().find(|d| d.id == *id) {
+    let Ok(id) = id.parse::<u64>() else { return no_such() };
+    match rt.queue.dead_letters().into_iter().find(|d| d.id == id) {
         Some(d) => HttpResponse::Ok().json(d),
-        None => HttpResponse::NotFound().json(json!({"status": "error", "message": "no such dead letter"})),
+        None => no_such(),
     }
 }
 
-async fn delete(req: HttpRequest, rt: Rt, id: web::Path<u64>) -> HttpResponse {
+async fn delete(req: HttpRequest, rt: Rt, id: web::Path<String>) -> HttpResponse {
     if let Some(r) = refuse(&req, &rt) {
         return r;
     }
-    if rt.queue.delete_dead_letter(*id) {
-        HttpResponse::Ok().json(json!({"status": "deleted", "id": *id}))
+    let Ok(id) = id.parse::<u64>() else { return no_such() };
+    if rt.queue.take_dead_letter(id).is_some() {
+        HttpResponse::Ok().json(json!({"status": "deleted", "id": id}))
     } else {
-        HttpResponse::NotFound().json(json!({"status": "error", "message": "no such dead letter"}))
+        no_such()
     }
 }
 
-pub(crate) fn to_queued(rt: &Runtime, d: &DeadLetter) -> QueuedEvent {
+fn no_such() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"status": "error", "message": "no such dead letter"}))
+}
+
+fn to_queued(rt: &DeadLetters, d: &DeadLetter) -> QueuedEvent {
     let body = serde_json::to_vec(&d.payload).unwrap_or_default();
     let mut e = WebhookEvent::new(&d.path, body.into(), d.payload.clone(), Headers::from_pairs(d.headers.clone()));
     e.trace_id = d.trace_id.clone();
     e.received_at = UNIX_EPOCH + Duration::from_millis(d.received_at_ms);
     e.group_key = d.group_key.clone();
     e.path_params = d.path_params.clone();
-    let processors = d.processors.iter().filter_map(|n| rt.processors.iter().position(|p| &p.id == n)).collect();
+    let processors = d.processors.iter().filter_map(|n| rt.processors.position(n)).collect();
     QueuedEvent::new(e, processors)
 }
 
-async fn replay(req: HttpRequest, rt: Rt, id: web::Path<u64>) -> HttpResponse {
+async fn replay(req: HttpRequest, rt: Rt, id: web::Path<String>) -> HttpResponse {
     if let Some(r) = refuse(&req, &rt) {
         return r;
     }
-    let Some(d) = rt.queue.take_dead_letter(*id) else {
-        return HttpResponse::NotFound().json(json!({"status": "error", "message": "no such dead letter"}));
+    let Ok(id) = id.parse::<u64>() else { return no_such() };
+    let Some(d) = rt.queue.take_dead_letter(id) else {
+        return no_such();
     };
     let item = to_queued(&rt, &d);
     if item.processors.is_empty() {

@@ -75,6 +75,9 @@ pub enum AuthError {
     /// A header is present but not in the expected format.
     #[error("malformed header `{0}`")]
     MalformedHeader(&'static str),
+    /// A header the verifier reads was sent more than once.
+    #[error("header `{0}` sent more than once")]
+    DuplicateHeader(String),
     /// No signature or token matched.
     #[error("signature mismatch")]
     Mismatch,

@@ -12,24 +12,39 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::event::{Headers, WebhookEvent};
-use crate::metrics as m;
-use crate::queue::{Pushed, QueueError, QueuedEvent};
-use crate::runtime::Runtime;
+use crate::metrics::Metrics;
+use crate::queue::{Pushed, Queue, QueueError, QueuedEvent};
+use crate::runtime::Lifecycle;
+use crate::wiring::Processors;
 
-/// The processor path a route serves (index into `Runtime::paths`).
+/// What the intake of every processor path uses.
+pub(crate) struct Intake {
+    pub(crate) processors: Arc<Processors>,
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) max_body_bytes: usize,
+}
+
+/// The processor path a route serves (index into `Processors::paths`).
 pub(crate) struct PathIndex(pub(crate) usize);
 
 fn reply(status: StatusCode, body: serde_json::Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
-fn reject(reason: &'static str, status: StatusCode, message: String) -> HttpResponse {
-    metrics::counter!(m::REJECTED, "reason" => reason).increment(1);
+fn reject(m: &Metrics, reason: &'static str, status: StatusCode, message: String) -> HttpResponse {
+    m.rejected(reason).increment(1);
     reply(status, json!({"status": "error", "reason": reason, "message": message}))
 }
 
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Bytes, HttpResponse> {
-    let too_large = || reject("too_large", StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {limit} bytes"));
+async fn read_body(
+    m: &Metrics,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, HttpResponse> {
+    let too_large = || reject(m, "too_large", StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {limit} bytes"));
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -40,7 +55,7 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| reject("read", StatusCode::BAD_REQUEST, e.to_string()))?;
+        let chunk = chunk.map_err(|e| reject(m, "read", StatusCode::BAD_REQUEST, e.to_string()))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -52,66 +67,91 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
 pub(crate) async fn handle(
     req: HttpRequest,
     payload: web::Payload,
-    rt: web::Data<Arc<Runtime>>,
+    intake: web::Data<Intake>,
     index: web::Data<PathIndex>,
 ) -> HttpResponse {
-    let rt = rt.get_ref();
-    metrics::counter!(m::RECEIVED).increment(1);
-    if rt.is_draining() {
-        let mut r = reject("shutting_down", StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    let rt = intake.get_ref();
+    let m = &*rt.metrics;
+    m.received.increment(1);
+    if rt.lifecycle.is_draining() {
+        let mut r = reject(m, "shutting_down", StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
         r.headers_mut()
             .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("5"));
         return r;
     }
-    let body = match read_body(&req, payload, rt.settings.http.max_body_bytes).await {
+    let body = match read_body(m, &req, payload, rt.max_body_bytes).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let payload: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return reject("invalid_json", StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")),
-    };
-    let Some((path, processors)) = rt.paths.get(index.0) else {
+    let Some((path, processors)) = rt.processors.paths.get(index.0) else {
         return reply(StatusCode::NOT_FOUND, json!({"status": "error", "message": "unknown path"}));
     };
     let headers =
         Headers::from_pairs(req.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?.to_owned()))));
+    let now = SystemTime::now();
+    // Verified over the raw bytes before anything else: when every processor of the path verifies with
+    // built-in verifiers, a request none of them accepts is refused without its body being parsed, so
+    // that an unauthenticated request costs little more than its own size.
+    let mut verified = vec![false; rt.processors.list.len()];
+    let all_verify = processors.iter().all(|&pi| {
+        let p = &rt.processors.list[pi];
+        !p.verifiers.is_empty() && !p.custom_auth
+    });
+    if all_verify {
+        let mut first_error = None;
+        for &pi in processors {
+            match rt.processors.list[pi].verifiers.iter().try_for_each(|v| v.verify(&body, &headers, now)) {
+                Ok(()) => verified[pi] = true,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if !verified.iter().any(|v| *v) {
+            let e = first_error.map_or_else(|| "no verifier accepted the request".to_owned(), |e| e.to_string());
+            warn!(path = %path, error = %e, "authentication failed");
+            return reject(m, "unauthenticated", StatusCode::UNAUTHORIZED, e);
+        }
+    }
+    let payload: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return reject(m, "invalid_json", StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")),
+    };
     let mut event = WebhookEvent::new(path, body, payload, headers);
     event.path_params = req.match_info().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<BTreeMap<_, _>>();
 
     let mut accepted = Vec::new();
     for &pi in processors {
-        if rt.processors[pi].processor.should_process_event(&event).await {
+        if rt.processors.list[pi].processor.should_process_event(&event).await {
             accepted.push(pi);
         }
     }
     if accepted.is_empty() {
-        metrics::counter!(m::IGNORED).increment(1);
+        m.ignored.increment(1);
         return reply(StatusCode::ACCEPTED, json!({"status": "ignored", "trace_id": event.trace_id}));
     }
-    let now = SystemTime::now();
     for &pi in &accepted {
-        let p = &rt.processors[pi];
-        for v in &p.verifiers {
+        let p = &rt.processors.list[pi];
+        for v in p.verifiers.iter().filter(|_| !verified[pi]) {
             if let Err(e) = v.verify(&event.body, &event.headers, now) {
                 warn!(processor = %p.name, trace_id = %event.trace_id, error = %e, "authentication failed");
-                return reject("unauthenticated", StatusCode::UNAUTHORIZED, e.to_string());
+                return reject(m, "unauthenticated", StatusCode::UNAUTHORIZED, e.to_string());
             }
         }
         if p.custom_auth {
             if let Err(e) = p.processor.authenticate(&event).await {
                 warn!(processor = %p.name, trace_id = %event.trace_id, error = %e, "authentication failed");
-                return reject("unauthenticated", StatusCode::UNAUTHORIZED, e.to_string());
+                return reject(m, "unauthenticated", StatusCode::UNAUTHORIZED, e.to_string());
             }
         } else if p.verifiers.is_empty() && !p.unauthenticated {
-            return reject("unauthenticated", StatusCode::UNAUTHORIZED, "no authentication configured".into());
+            return reject(m, "unauthenticated", StatusCode::UNAUTHORIZED, "no authentication configured".into());
         }
         if !p.processor.validate_payload(&event).await {
-            return reject("invalid_payload", StatusCode::BAD_REQUEST, format!("payload rejected by {}", p.name));
+            return reject(m, "invalid_payload", StatusCode::BAD_REQUEST, format!("payload rejected by {}", p.name));
         }
     }
     event.group_key = accepted.iter().find_map(|&pi| {
-        let p = &rt.processors[pi];
+        let p = &rt.processors.list[pi];
         match &p.group_by {
             Some(prog) => prog.first(&event.payload).ok().flatten().filter(|v| !v.is_null()).map(|v| match v {
                 serde_json::Value::String(s) => format!("{}:{s}", p.name),
@@ -121,26 +161,26 @@ pub(crate) async fn handle(
         }
     });
     let delivery =
-        accepted.iter().find_map(|&pi| rt.processors[pi].dedup.extract(&event)).map(|id| format!("{path}:{id}"));
+        accepted.iter().find_map(|&pi| rt.processors.list[pi].dedup.extract(&event)).map(|id| format!("{path}:{id}"));
     let trace_id = event.trace_id.clone();
     // The queue decides whether the parsed payload stays in memory until a worker takes the event.
     match rt.queue.push(QueuedEvent::new(event, accepted), delivery).await {
         Ok(Pushed::Duplicate) => {
-            metrics::counter!(m::DUPLICATES).increment(1);
+            m.duplicates.increment(1);
             info!(trace_id = %trace_id, path = %path, "duplicate delivery; not processed again");
             reply(StatusCode::ACCEPTED, json!({"status": "duplicate", "trace_id": trace_id}))
         }
         Ok(Pushed::Queued) => {
-            metrics::counter!(m::QUEUED).increment(1);
+            m.queued.increment(1);
             info!(trace_id = %trace_id, path = %path, "queued");
             reply(StatusCode::ACCEPTED, json!({"status": "accepted", "trace_id": trace_id}))
         }
         Err(QueueError::Full) => {
-            let mut r = reject("queue_full", StatusCode::SERVICE_UNAVAILABLE, "queue full".into());
+            let mut r = reject(m, "queue_full", StatusCode::SERVICE_UNAVAILABLE, "queue full".into());
             r.headers_mut()
                 .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
             r
         }
-        Err(e) => reject("queue", StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => reject(m, "queue", StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

@@ -27,44 +27,64 @@
 //! }
 //! ```
 //!
-//! The data path, one module each: [`intake`](crate::Integration) → [`queue`] → worker → [`mapping`] → [`sink`].
+//! # Layout
+//!
+//! The data path, one module each:
+//!
+//! - `intake`: verifies the request, asks the processors whether they take it, finds its group key and
+//!   delivery id, and answers 202 once the queue holds it;
+//! - `queue`: a group scheduler (one event in flight per group, groups in parallel) over a storage (the
+//!   embedded redb store, or memory), with deduplication and dead letters;
+//! - `worker`: runs the accepting processors per resource with retries, timeouts and cancellation;
+//! - [`mapping`]: the Port app config's jq mappings, compiled once, with Port's semantics;
+//! - [`sink`]: the local catalog or Port's API.
+//!
+//! Around it: [`auth`] (verifiers), [`config`] (settings), `registry` ([`Processor`], [`OnStart`],
+//! [`Route`]), [`Integration`] (the builder), `compose` (the composition root), `http` (routes and the
+//! state each handler uses), [`RunningIntegration`] (shutdown), and `testing` (feature `testing`). The
+//! library sets no global allocator and keeps no process-wide state: two integrations in one process share
+//! nothing.
 
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 mod admin;
-#[cfg(feature = "mimalloc")]
-mod alloc;
 pub mod auth;
+mod compose;
 pub mod config;
 mod context;
 pub mod delivery;
 mod dlq;
 mod error;
 mod event;
+mod http;
 mod intake;
+mod integration;
 pub mod mapping;
 mod metrics;
 mod processor;
-pub mod queue;
+mod queue;
 mod raw;
 mod registry;
+mod retry;
+mod running;
 mod runtime;
-mod server;
 pub mod sink;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod wiring;
 mod worker;
 
 pub use actix_web;
 pub use context::Context;
 pub use error::{AuthError, Error, ProcessorError, Result};
 pub use event::{Headers, WebhookEvent, WebhookEventRawResults};
+pub use integration::Integration;
 pub use mapping::{Entity, ResourceConfig};
 pub use ocean_macros::{on_start, route, webhook_processor};
 pub use processor::{BoxFuture, RetryPolicy, WebhookProcessor};
 pub use raw::{context, register_raw, unregister_raw};
 pub use registry::{OnStart, Processor, Route};
-pub use server::{Integration, RunningIntegration};
+pub use running::RunningIntegration;
 
 /// An integration of this crate's package, with what the macros registered, the spec in
 /// `.port/spec.yaml` and the default mapping in `.port/resources/port-app-config.yml`.

@@ -1,28 +1,10 @@
-//! Prometheus metrics, served at `/metrics`.
+//! Prometheus metrics of one integration, served at `/metrics`.
+//!
+//! Each integration owns its recorder: two integrations in one process count apart, and the host
+//! program's global recorder, if any, is left alone.
 
-use std::sync::OnceLock;
-
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// The process-wide recorder (installed once; every integration in the process shares it).
-pub(crate) fn handle() -> PrometheusHandle {
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 90.0,
-                ])
-                .map(|b| b.build_recorder())
-                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
-            let handle = recorder.handle();
-            // Another recorder may already be installed by the host program; ours then only renders.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
-}
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 pub(crate) const RECEIVED: &str = "ocean_events_received_total";
 pub(crate) const REJECTED: &str = "ocean_events_rejected_total";
@@ -39,3 +21,77 @@ pub(crate) const QUEUE_DEPTH: &str = "ocean_queue_depth";
 pub(crate) const LATENCY: &str = "ocean_event_processing_seconds";
 pub(crate) const E2E: &str = "ocean_event_end_to_end_seconds";
 pub(crate) const SINK_ERRORS: &str = "ocean_sink_errors_total";
+
+const BUCKETS: [f64; 15] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 90.0];
+
+static METADATA: Metadata<'static> = Metadata::new("ocean", Level::INFO, Some(module_path!()));
+
+/// The recorder of one integration, with handles to the counters of the hot path.
+pub(crate) struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    pub(crate) received: Counter,
+    pub(crate) ignored: Counter,
+    pub(crate) duplicates: Counter,
+    pub(crate) queued: Counter,
+    pub(crate) processed: Counter,
+    pub(crate) failed: Counter,
+    pub(crate) retried: Counter,
+    pub(crate) dead_lettered: Counter,
+    pub(crate) upserted: Counter,
+    pub(crate) deleted: Counter,
+    pub(crate) sink_errors: Counter,
+    pub(crate) latency: Histogram,
+    pub(crate) end_to_end: Histogram,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&BUCKETS)
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        let counter = |name: &'static str| recorder.register_counter(&Key::from_name(name), &METADATA);
+        let histogram = |name: &'static str| recorder.register_histogram(&Key::from_name(name), &METADATA);
+        Self {
+            received: counter(RECEIVED),
+            ignored: counter(IGNORED),
+            duplicates: counter(DUPLICATES),
+            queued: counter(QUEUED),
+            processed: counter(PROCESSED),
+            failed: counter(FAILED),
+            retried: counter(RETRIED),
+            dead_lettered: counter(DEAD_LETTERED),
+            upserted: counter(UPSERTED),
+            deleted: counter(DELETED),
+            sink_errors: counter(SINK_ERRORS),
+            latency: histogram(LATENCY),
+            end_to_end: histogram(E2E),
+            recorder,
+            handle,
+        }
+    }
+
+    /// A counter with labels (registered on first use, shared afterwards).
+    pub(crate) fn counter(&self, name: &'static str, labels: &[(&'static str, String)]) -> Counter {
+        let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(*k, v.clone())).collect();
+        self.recorder.register_counter(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    /// A gauge with labels.
+    pub(crate) fn gauge(&self, name: &'static str, labels: &[(&'static str, String)]) -> Gauge {
+        let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(*k, v.clone())).collect();
+        self.recorder.register_gauge(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    /// Requests rejected at intake, by reason.
+    pub(crate) fn rejected(&self, reason: &'static str) -> Counter {
+        self.counter(REJECTED, &[("reason", reason.to_owned())])
+    }
+
+    /// The Prometheus text exposition.
+    pub(crate) fn render(&self) -> String {
+        self.handle.render()
+    }
+}

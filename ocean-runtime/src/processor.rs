@@ -46,22 +46,25 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The schedule the runtime's retry loop runs: full jitter, the hint as a floor.
+    pub(crate) fn backoff(&self) -> crate::retry::Backoff {
+        crate::retry::Backoff {
+            initial: self.initial_retry_delay,
+            base: self.exponential_base,
+            cap: self.max_retry_delay,
+            jitter: crate::retry::Jitter::Full,
+            attempts: Some(self.max_retries.saturating_add(1)),
+        }
+    }
+
     /// The delay ceiling before retry number `retry` (0-based): `min(max, initial * base^retry)`.
     pub fn ceiling(&self, retry: u32) -> Duration {
-        let factor = self.exponential_base.powi(retry.min(64) as i32);
-        let secs = self.initial_retry_delay.as_secs_f64() * factor;
-        let capped = secs.min(self.max_retry_delay.as_secs_f64());
-        Duration::from_secs_f64(capped.max(0.0))
+        self.backoff().ceiling(retry)
     }
 
     /// The delay before retry number `retry`: full jitter under the ceiling, at least the hint.
     pub fn delay(&self, retry: u32, hint: Option<Duration>) -> Duration {
-        let ceiling = self.ceiling(retry);
-        let jittered = ceiling.mul_f64(rand::random::<f64>());
-        match hint {
-            Some(h) => jittered.max(h.min(self.max_retry_delay.max(h))),
-            None => jittered,
-        }
+        self.backoff().delay(retry, hint)
     }
 }
 

@@ -1,7 +1,10 @@
 //! `register_raw` and `unregister_raw`: raw objects through the same mapping and sink as processors,
 //! for legacy routes.
+//!
+//! The integration they apply to is the one running the current task: a legacy route, a start hook or a
+//! processor. No process-wide state is kept, so two integrations in one process never mix.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -9,59 +12,63 @@ use actix_web::middleware::Next;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::runtime::Runtime;
+use crate::runtime::SharedMapping;
+use crate::sink::Sink;
+
+/// What `register_raw` needs of the running integration.
+pub(crate) struct RawApi {
+    pub(crate) context: crate::Context,
+    pub(crate) mapping: Arc<SharedMapping>,
+    pub(crate) sink: Arc<dyn Sink>,
+}
 
 tokio::task_local! {
-    static CURRENT: Arc<Runtime>;
+    static CURRENT: Arc<RawApi>;
 }
 
-static LAST: Mutex<Option<Weak<Runtime>>> = Mutex::new(None);
-
-pub(crate) fn set_current(rt: &Arc<Runtime>) {
-    *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(rt));
+/// Runs `fut` with `api` as the integration of `register_raw`, `unregister_raw` and `context`.
+pub(crate) async fn scope<F: std::future::Future>(api: Arc<RawApi>, fut: F) -> F::Output {
+    CURRENT.scope(api, fut).await
 }
 
-fn current() -> Result<Arc<Runtime>> {
-    if let Ok(rt) = CURRENT.try_with(Arc::clone) {
-        return Ok(rt);
-    }
-    LAST.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .and_then(Weak::upgrade)
-        .ok_or_else(|| Error::other("no running integration"))
+fn current() -> Result<Arc<RawApi>> {
+    CURRENT.try_with(Arc::clone).map_err(|_| {
+        Error::other(
+            "no running integration in this task: call it from a legacy route, a start hook or a processor (a task spawned from them does not inherit it)",
+        )
+    })
 }
 
 pub(crate) async fn scope_middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> std::result::Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let rt = req.app_data::<actix_web::web::Data<Arc<Runtime>>>().map(|d| d.get_ref().clone());
-    match rt {
-        Some(rt) => CURRENT.scope(rt, next.call(req)).await,
+    let api = req.app_data::<actix_web::web::Data<Arc<RawApi>>>().map(|d| d.get_ref().clone());
+    match api {
+        Some(api) => CURRENT.scope(api, next.call(req)).await,
         None => next.call(req).await,
     }
 }
 
 async fn apply(kind: &str, updated: &[Value], deleted: &[Value]) -> Result<(usize, usize)> {
-    let rt = current()?;
-    let changes = rt.mapping().map_items(kind, updated, deleted);
+    let api = current()?;
+    let changes = api.mapping.get().map_items(kind, updated, deleted);
     if !changes.is_empty() {
-        rt.sink.apply(&changes).await.map_err(|e| Error::Storage(e.to_string()))?;
+        api.sink.apply(&changes).await.map_err(|e| Error::Storage(e.to_string()))?;
     }
     Ok((changes.upserts.len(), changes.deletes.len()))
 }
 
-/// The context of the running integration (its config and base URL), from a legacy route or anywhere
-/// inside a running integration.
+/// The context of the running integration (its config and base URL), from a legacy route, a start hook
+/// or a processor.
 pub fn context() -> Result<crate::Context> {
-    current().map(|rt| rt.context.clone())
+    current().map(|api| api.context.clone())
 }
 
 /// Maps raw objects of `kind` with every resource of that kind and upserts the entities that pass the
 /// selector (deleting those that fail it, as the reference does). Returns the number of upserts.
 ///
-/// Call it from a legacy route (`#[ocean::route]`) or anywhere inside a running integration.
+/// Call it from a legacy route (`#[ocean::route]`), a start hook or a processor.
 pub async fn register_raw(kind: &str, items: Vec<Value>) -> Result<usize> {
     apply(kind, &items, &[]).await.map(|(u, _)| u)
 }

@@ -1,4 +1,4 @@
-//! The shared state of a running integration.
+//! The state the workers share, and the life cycle of one running integration.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -6,54 +6,61 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Verifier;
-use crate::config::Settings;
-use crate::mapping::{Mapping, Program};
-use crate::processor::DynProcessor;
+use crate::mapping::Mapping;
+use crate::metrics::Metrics;
 use crate::queue::Queue;
-use crate::sink::{LocalCatalog, Sink};
+use crate::sink::Sink;
+use crate::wiring::Processors;
 
-/// A processor as the runtime runs it.
-pub(crate) struct Running {
-    /// `path#name`: the processor's identity in the durable queue and the dead letters.
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) path: String,
-    pub(crate) processor: Arc<dyn DynProcessor>,
-    pub(crate) verifiers: Vec<Verifier>,
-    pub(crate) custom_auth: bool,
-    pub(crate) unauthenticated: bool,
-    pub(crate) group_by: Option<Program>,
-    pub(crate) dedup: crate::delivery::DeliveryId,
-}
-
-/// Everything the intake, the workers and the admin endpoints share.
-pub(crate) struct Runtime {
-    pub(crate) settings: Settings,
-    pub(crate) context: crate::Context,
-    pub(crate) processors: Vec<Running>,
-    /// Processor indices per registered path, in registration order.
-    pub(crate) paths: Vec<(String, Vec<usize>)>,
-    pub(crate) queue: Arc<dyn Queue>,
-    pub(crate) mapping: RwLock<Arc<Mapping>>,
-    pub(crate) sink: Arc<dyn Sink>,
-    pub(crate) catalog: Option<LocalCatalog>,
-    pub(crate) draining: AtomicBool,
+/// Draining (intake answers 503) and the hard stop (in-flight work is abandoned).
+#[derive(Default)]
+pub(crate) struct Lifecycle {
+    draining: AtomicBool,
     /// Cancelled when in-flight work must be abandoned.
     pub(crate) hard_stop: CancellationToken,
-    pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
-impl Runtime {
-    pub(crate) fn mapping(&self) -> Arc<Mapping> {
-        self.mapping.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
+impl Lifecycle {
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
     }
 
-    pub(crate) fn processing_timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.settings.max_event_processing_seconds.max(0.001))
+    pub(crate) fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+}
+
+/// The current mapping, replaced when Port's copy changes; readers keep the version they took.
+pub(crate) struct SharedMapping(RwLock<Arc<Mapping>>);
+
+impl SharedMapping {
+    pub(crate) fn new(m: Mapping) -> Self {
+        Self(RwLock::new(Arc::new(m)))
+    }
+
+    pub(crate) fn get(&self) -> Arc<Mapping> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set(&self, m: Mapping) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(m);
+    }
+}
+
+/// Everything a worker uses.
+pub(crate) struct Runtime {
+    pub(crate) processors: Arc<Processors>,
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) mapping: Arc<SharedMapping>,
+    pub(crate) sink: Arc<dyn Sink>,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Time allowed per (processor, resource), retries included.
+    pub(crate) processing_timeout: Duration,
+}
+
+impl Runtime {
+    pub(crate) fn mapping(&self) -> Arc<Mapping> {
+        self.mapping.get()
     }
 }

@@ -10,9 +10,10 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::error::ProcessorError;
 use crate::event::{WebhookEvent, WebhookEventRawResults};
 use crate::mapping::{Changes, ResourceConfig};
-use crate::metrics as m;
 use crate::queue::QueuedEvent;
-use crate::runtime::{Running, Runtime};
+use crate::retry::{self, Attempt, Backoff, Jitter};
+use crate::runtime::Runtime;
+use crate::wiring::Running;
 
 enum Pair {
     Done(usize, WebhookEventRawResults),
@@ -28,16 +29,16 @@ pub(crate) enum Outcome {
     Requeue,
 }
 
-pub(crate) async fn run(rt: Arc<Runtime>) {
+pub(crate) async fn run(rt: Arc<Runtime>, raw: Arc<crate::raw::RawApi>) {
     while let Some(delivery) = rt.queue.next().await {
         let started = Instant::now();
-        let outcome = process(&rt, &delivery.item).await;
-        metrics::histogram!(m::LATENCY).record(started.elapsed().as_secs_f64());
+        let outcome = crate::raw::scope(raw.clone(), process(&rt, &delivery.item)).await;
+        rt.metrics.latency.record(started.elapsed().as_secs_f64());
         match outcome {
             Outcome::Done => rt.queue.ack(delivery),
             Outcome::Requeue => {
                 rt.queue.nack(delivery);
-                if rt.hard_stop.is_cancelled() {
+                if rt.lifecycle.hard_stop.is_cancelled() {
                     break;
                 }
             }
@@ -100,15 +101,15 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
             let error = failed.iter().map(|f| format!("{}: {}", f.0, f.1)).collect::<Vec<_>>().join("; ");
             let full = QueuedEvent { event: std::sync::Arc::new(ev.clone()), ..item.clone() };
             rt.queue.dead_letter(&full, names, error, attempts);
-            metrics::counter!(m::DEAD_LETTERED).increment(1);
+            rt.metrics.dead_lettered.increment(1);
             warn!(failures = failed.len(), "dead-lettered; replay it from the admin API or `ocean dlq`");
         }
-        metrics::counter!(m::PROCESSED).increment(1);
+        rt.metrics.processed.increment(1);
         if let Ok(age) = ev.received_at.elapsed() {
-            metrics::histogram!(m::E2E).record(age.as_secs_f64());
+            rt.metrics.end_to_end.record(age.as_secs_f64());
         }
-        metrics::counter!(m::UPSERTED).increment(changes.upserts.len() as u64);
-        metrics::counter!(m::DELETED).increment(changes.deletes.len() as u64);
+        rt.metrics.upserted.increment(changes.upserts.len() as u64);
+        rt.metrics.deleted.increment(changes.deletes.len() as u64);
         info!(upserted = changes.upserts.len(), deleted = changes.deletes.len(), "applied");
         Outcome::Done
     }
@@ -116,25 +117,33 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
     .await
 }
 
+/// The sink's schedule: retried until it succeeds or the integration stops.
+const SINK_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(100),
+    base: 2.0,
+    cap: Duration::from_secs(30),
+    jitter: Jitter::AtLeast(0.5),
+    attempts: None,
+};
+
 /// Applies changes, retrying while the sink fails; `false` when abandoned at shutdown.
 async fn apply(rt: &Runtime, changes: &Changes) -> bool {
-    let mut attempt = 0u32;
-    loop {
-        match rt.sink.apply(changes).await {
-            Ok(()) => return true,
-            Err(e) => {
-                metrics::counter!(m::SINK_ERRORS).increment(1);
-                let delay =
-                    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(9))).min(Duration::from_secs(30));
-                warn!(error = %e, attempt, ?delay, "sink failed; the event stays queued and is retried");
-                attempt += 1;
-                tokio::select! {
-                    _ = tokio::time::sleep(delay.mul_f64(0.5 + rand::random::<f64>() / 2.0)) => {}
-                    _ = rt.hard_stop.cancelled() => return false,
+    let outcome = retry::run(
+        &SINK_BACKOFF,
+        &rt.lifecycle.hard_stop,
+        move |_| async move {
+            match rt.sink.apply(changes).await {
+                Ok(()) => Attempt::Done(()),
+                Err(error) => {
+                    rt.metrics.sink_errors.increment(1);
+                    Attempt::Retry { error, after: None }
                 }
             }
-        }
-    }
+        },
+        |e, attempt, delay| warn!(error = %e, attempt, ?delay, "sink failed; the event stays queued and is retried"),
+    )
+    .await;
+    matches!(outcome, retry::Outcome::Done(()))
 }
 
 async fn run_pair(
@@ -149,52 +158,57 @@ async fn run_pair(
     async move {
         let proc = &p.processor;
         proc.before_processing(ev).await;
-        let policy = proc.retry_policy();
-        let attempts = async {
-            let mut retry = 0u32;
-            loop {
+        let backoff = proc.retry_policy().backoff();
+        // Cancellation at shutdown is handled around the loop, so that `cancel()` is called.
+        let never = tokio_util::sync::CancellationToken::new();
+        let attempts = retry::run(
+            &backoff,
+            &never,
+            move |_| async move {
                 match proc.handle_event(ev, resource).await {
-                    Ok(r) => return Ok(r),
+                    Ok(r) => Attempt::Done(r),
                     Err(e) => {
                         proc.on_error(ev, &e).await;
-                        if proc.should_retry(&e) && retry < policy.max_retries {
-                            let delay = policy.delay(retry, e.retry_after_hint());
-                            metrics::counter!(m::RETRIED).increment(1);
-                            warn!(attempt = retry + 1, error = %e, ?delay, "retrying");
-                            tokio::time::sleep(delay).await;
-                            retry += 1;
+                        if proc.should_retry(&e) {
+                            let after = e.retry_after_hint();
+                            Attempt::Retry { error: e, after }
                         } else {
-                            return Err((e, retry + 1));
+                            Attempt::Fail(e)
                         }
                     }
                 }
-            }
-        };
+            },
+            |e, attempt, delay| {
+                rt.metrics.retried.increment(1);
+                warn!(attempt, error = %e, ?delay, "retrying");
+            },
+        );
         let outcome = tokio::select! {
-            r = tokio::time::timeout(rt.processing_timeout(), attempts) => r,
-            _ = rt.hard_stop.cancelled() => {
+            r = tokio::time::timeout(rt.processing_timeout, attempts) => r,
+            _ = rt.lifecycle.hard_stop.cancelled() => {
                 proc.cancel(ev).await;
                 warn!("abandoned at shutdown; cancel() called");
                 return Pair::Abandoned;
             }
         };
         match outcome {
-            Ok(Ok(results)) => {
+            Ok(retry::Outcome::Done(results)) => {
                 proc.after_processing(ev).await;
                 Pair::Done(index, results)
             }
-            Ok(Err((e, attempts))) => {
-                metrics::counter!(m::FAILED).increment(1);
+            Ok(retry::Outcome::Cancelled) => Pair::Abandoned,
+            Ok(retry::Outcome::Failed { error: e, attempts }) => {
+                rt.metrics.failed.increment(1);
                 error!(error = %e, attempts, "failed permanently");
-                Pair::Failed { processor: p.id.clone(), error: e.to_string(), attempts }
+                Pair::Failed { processor: p.id.to_string(), error: e.to_string(), attempts }
             }
             Err(_) => {
                 proc.cancel(ev).await;
-                let e = ProcessorError::fatal(format!("timed out after {:?}", rt.processing_timeout()));
+                let e = ProcessorError::fatal(format!("timed out after {:?}", rt.processing_timeout));
                 proc.on_error(ev, &e).await;
-                metrics::counter!(m::FAILED).increment(1);
+                rt.metrics.failed.increment(1);
                 error!(error = %e, "failed permanently; cancel() called");
-                Pair::Failed { processor: p.id.clone(), error: e.to_string(), attempts: 1 }
+                Pair::Failed { processor: p.id.to_string(), error: e.to_string(), attempts: 1 }
             }
         }
     }

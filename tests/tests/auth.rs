@@ -271,6 +271,13 @@ async fn every_scheme_accepts_genuine_requests_and_rejects_tampering_end_to_end(
             .map(|(k, v)| if k == c.header { (k, "%%not a signature%%".to_owned()) } else { (k, v) })
             .collect();
         assert_eq!(send(malformed, body.to_vec()).await, 401, "{}: malformed header", c.path);
+        // The signature header twice, a genuine copy and a forged one, in either order: refused.
+        let genuine = (c.sign)(body, c.secret, t);
+        let forged: Vec<_> = (c.sign)(body, wrong, t).into_iter().filter(|(k, _)| *k == c.header).collect();
+        let twice: Vec<_> = genuine.iter().cloned().chain(forged.iter().cloned()).collect();
+        assert_eq!(send(twice, body.to_vec()).await, 401, "{}: genuine then forged header", c.path);
+        let twice: Vec<_> = forged.iter().cloned().chain(genuine.iter().cloned()).collect();
+        assert_eq!(send(twice, body.to_vec()).await, 401, "{}: forged then genuine header", c.path);
         if c.timestamped {
             assert_eq!(send((c.sign)(body, c.secret, t - 600), body.to_vec()).await, 401, "{}: stale", c.path);
             assert_eq!(send((c.sign)(body, c.secret, t + 600), body.to_vec()).await, 401, "{}: future", c.path);

@@ -1,5 +1,4 @@
-//! Rejections are visible in the metrics and never reach the queue. Its own test binary: the metrics
-//! registry is per process, so no other test may send events meanwhile.
+//! Rejections are visible in the metrics and never reach the queue.
 
 use std::time::Duration;
 

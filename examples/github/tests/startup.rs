@@ -37,5 +37,25 @@ fn an_unknown_queue_backend_lists_the_valid_ones() {
         ("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", "x"),
     ]);
     assert!(!ok);
-    assert!(err.contains("OCEAN__QUEUE__BACKEND") && err.contains("`durable`, `memory`"), "{err}");
+    assert!(err.contains("OCEAN__QUEUE__BACKEND") && err.contains("`durable`") && err.contains("`memory`"), "{err}");
+}
+
+#[test]
+fn an_empty_queue_file_is_refused_and_kept() {
+    let dir = std::env::temp_dir().join(format!("ocean-startup-empty-{:x}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("queue.redb");
+    std::fs::write(&file, b"").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_example-github"))
+        .env("OCEAN__STATE_DIR", &dir)
+        .env("OCEAN__HTTP__PORT", "0")
+        .env("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", "x")
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("queue.redb") && err.contains("0 bytes"), "{err}");
+    assert!(file.exists(), "the file is kept for inspection");
+    let _ = std::fs::remove_dir_all(dir);
 }

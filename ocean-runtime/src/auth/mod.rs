@@ -236,6 +236,11 @@ impl Auth {
         }
         let mut secrets: Vec<String> = self.secret_values.clone();
         match config_value {
+            // Several secrets for rotation, as a JSON array of strings in one environment variable.
+            Some(Value::String(s)) if s.trim_start().starts_with('[') => match serde_json::from_str::<Vec<String>>(s) {
+                Ok(list) => secrets.extend(list.into_iter().filter(|s| !s.is_empty())),
+                Err(_) => secrets.push(s.clone()),
+            },
             Some(Value::String(s)) if !s.is_empty() => secrets.push(s.clone()),
             Some(Value::Array(items)) => {
                 secrets.extend(items.iter().filter_map(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned))
@@ -265,8 +270,30 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// Checks a request: the raw body as received, its headers, and the current time.
+    /// The headers this verifier reads (lower-cased).
+    pub fn headers(&self) -> Vec<&str> {
+        let a = &self.auth;
+        match a.scheme {
+            Scheme::Github if a.legacy_sha1 => vec!["x-hub-signature-256", "x-hub-signature"],
+            Scheme::Github => vec!["x-hub-signature-256"],
+            Scheme::HubSignature => vec!["x-hub-signature"],
+            Scheme::Gitlab => vec!["x-gitlab-token", "webhook-id", "webhook-timestamp", "webhook-signature"],
+            Scheme::StandardWebhooks => vec!["webhook-id", "webhook-timestamp", "webhook-signature"],
+            Scheme::Pagerduty => vec!["x-pagerduty-signature"],
+            Scheme::Stripe => vec!["stripe-signature"],
+            Scheme::Slack => vec!["x-slack-signature", "x-slack-request-timestamp"],
+            Scheme::Hmac | Scheme::Token => vec![header_of(a)],
+            Scheme::Basic => vec!["authorization"],
+        }
+    }
+
+    /// Checks a request: the raw body as received, its headers, and the current time. A request that
+    /// carries any header this verifier reads more than once is refused: which copy a proxy or a
+    /// framework would take is not defined, so neither is trusted.
     pub fn verify(&self, body: &[u8], headers: &Headers, now: SystemTime) -> Result<(), AuthError> {
+        if let Some(h) = self.headers().into_iter().find(|h| headers.get_all(h).nth(1).is_some()) {
+            return Err(AuthError::DuplicateHeader(h.to_owned()));
+        }
         let a = &self.auth;
         let keys = &self.keys;
         match a.scheme {

@@ -64,12 +64,24 @@ impl Default for PortSettings {
     }
 }
 
+/// Where queued events are kept (`OCEAN__QUEUE__BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum QueueBackend {
+    /// Persisted (fsync) in `{state_dir}/queue.redb` before the event is acknowledged (the default).
+    #[default]
+    Durable,
+    /// In memory: lost with the process.
+    Memory,
+}
+
 /// Queue settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct QueueSettings {
     /// `OCEAN__QUEUE__BACKEND`: `durable` (default: persisted before acknowledgement) or `memory`.
-    pub backend: String,
+    pub backend: QueueBackend,
     /// Most events held at once before intake answers 503 (`OCEAN__QUEUE__CAPACITY`).
     pub capacity: usize,
     /// How long a delivery id is remembered (`OCEAN__QUEUE__DEDUP_WINDOW_SECONDS`, default 72 hours).
@@ -83,7 +95,7 @@ pub struct QueueSettings {
 impl Default for QueueSettings {
     fn default() -> Self {
         Self {
-            backend: "durable".into(),
+            backend: QueueBackend::Durable,
             capacity: 100_000,
             dedup_window_seconds: 72 * 3600,
             hot_memory_mib: crate::queue::DEFAULT_HOT_MEMORY_MIB,

@@ -74,7 +74,7 @@ impl IntegrationSpec {
                     None if e.required => errors.push(format!("missing required setting `{}` ({env})", e.name)),
                     None => {}
                 },
-                Some(v) => match coerce(&e.kind, v) {
+                Some(v) => match coerce(&e.kind, e.sensitive, v) {
                     Ok(v) => {
                         out.insert(key, v);
                     }
@@ -86,7 +86,27 @@ impl IntegrationSpec {
     }
 }
 
-fn coerce(kind: &str, v: Value) -> std::result::Result<Value, String> {
+/// A secret may be several, for rotation: a JSON array of strings (from the environment) or a YAML list
+/// (from `config.yaml`).
+fn secrets(v: &Value) -> Option<Value> {
+    let list = match v {
+        Value::String(s) if s.trim_start().starts_with('[') => serde_json::from_str(s).ok()?,
+        Value::Array(_) => v.clone(),
+        _ => return None,
+    };
+    match &list {
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_string) => Some(list),
+        _ => None,
+    }
+}
+
+fn coerce(kind: &str, sensitive: bool, v: Value) -> std::result::Result<Value, String> {
+    if sensitive
+        && kind == "string"
+        && let Some(list) = secrets(&v)
+    {
+        return Ok(list);
+    }
     match (kind, v) {
         ("string" | "url", Value::String(s)) => Ok(Value::String(s)),
         ("string" | "url", Value::Number(n)) => Ok(Value::String(n.to_string())),

@@ -1,59 +1,66 @@
 //! The queue between intake and workers: explicit ack and nack, per-group ordering, deduplication by
 //! delivery id, and dead letters.
 //!
-//! Events of one group are delivered one at a time, in arrival order; the group is held until the
-//! delivery is acked or nacked, with no lock that expires. Backends implement [`Queue`]: the durable one
-//! ([`DurableQueue`], the default) persists every event before it is acknowledged; the in-memory one
-//! ([`MemoryQueue`]) loses them with the process.
+//! One idea per part: the [`scheduler`] orders events per group in memory (one in flight per group,
+//! groups in parallel) for every backend; a [`storage`] persists them (the embedded redb store of
+//! [`embedded`], or nothing for the memory backend), with the [`record`] codec; [`dedup`] and [`dead`]
+//! are components the storages use. This module joins them: it answers a push once the storage says the
+//! event is durable, keeps events whole in memory within a budget, and reads them back otherwise.
 
+mod dead;
 mod dedup;
-mod durable;
-mod memory;
+mod embedded;
+mod record;
+mod scheduler;
+mod storage;
 
-use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub(crate) use durable::DEFAULT_HOT_MEMORY_MIB;
-pub use durable::DurableQueue;
-pub use memory::MemoryQueue;
-use serde::{Deserialize, Serialize};
+pub(crate) use dead::DeadLetter;
+use record::Record;
+use scheduler::Scheduler;
+use storage::Storage;
+use tracing::{error, info, warn};
 
-use crate::event::WebhookEvent;
-use crate::processor::BoxFuture;
+use crate::config::{QueueBackend, QueueSettings};
+use crate::error::Result;
+use crate::event::{Headers, WebhookEvent};
+
+/// Memory kept by default for whole events, in MiB (`OCEAN__QUEUE__HOT_MEMORY_MIB`).
+pub(crate) const DEFAULT_HOT_MEMORY_MIB: usize = 32;
 
 /// An event waiting for processing, with the processors that accepted it at intake.
 #[derive(Debug, Clone)]
-pub struct QueuedEvent {
-    /// Position in the queue (assigned by the backend).
-    pub seq: u64,
-    /// The event.
-    pub event: Arc<WebhookEvent>,
-    /// Indices of the accepting processors in the runtime's processor list.
-    pub processors: Vec<usize>,
+pub(crate) struct QueuedEvent {
+    /// Position in the queue (assigned by the storage).
+    pub(crate) seq: u64,
+    pub(crate) event: Arc<WebhookEvent>,
+    /// The accepting processors, as indices into the integration's processors.
+    pub(crate) processors: Vec<usize>,
 }
 
 impl QueuedEvent {
-    /// A new event for the given processors.
-    pub fn new(event: WebhookEvent, processors: Vec<usize>) -> Self {
+    pub(crate) fn new(event: WebhookEvent, processors: Vec<usize>) -> Self {
         Self { seq: 0, event: Arc::new(event), processors }
     }
 
     /// The ordering group: the event's group key, or its own trace id (no ordering constraint).
-    pub fn group(&self) -> &str {
+    pub(crate) fn group(&self) -> &str {
         self.event.group_key.as_deref().unwrap_or(&self.event.trace_id)
     }
 }
 
 /// A delivery handed to a worker; give it back with [`Queue::ack`] or [`Queue::nack`].
 #[derive(Debug)]
-pub struct Delivery {
-    /// The event.
-    pub item: QueuedEvent,
+pub(crate) struct Delivery {
+    pub(crate) item: QueuedEvent,
 }
 
 /// What became of a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pushed {
+pub(crate) enum Pushed {
     /// Held (and persisted, for durable backends).
     Queued,
     /// The delivery id was seen within the deduplication window: not queued again.
@@ -62,7 +69,7 @@ pub enum Pushed {
 
 /// Why an event could not be queued.
 #[derive(Debug, thiserror::Error)]
-pub enum QueueError {
+pub(crate) enum QueueError {
     /// The queue holds its capacity.
     #[error("queue full")]
     Full,
@@ -74,71 +81,221 @@ pub enum QueueError {
     Backend(String),
 }
 
-/// An event that exhausted its retries or failed fatally, with why and when.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct DeadLetter {
-    /// Id in the dead-letter store.
-    pub id: u64,
-    /// The event's trace id.
-    pub trace_id: String,
-    /// The processor path.
-    pub path: String,
-    /// The processors that failed (`path#name`).
-    pub processors: Vec<String>,
-    /// The last error.
-    pub error: String,
-    /// Attempts made.
-    pub attempts: u32,
-    /// When the event was received (ms since the epoch).
-    pub received_at_ms: u64,
-    /// When it failed for good (ms since the epoch).
-    pub failed_at_ms: u64,
-    /// The ordering group.
-    pub group_key: Option<String>,
-    /// The payload.
-    pub payload: serde_json::Value,
-    /// Request headers.
-    pub headers: Vec<(String, String)>,
-    /// Path parameters.
-    #[serde(default)]
-    pub path_params: BTreeMap<String, String>,
+/// What memory keeps of a persisted event: enough to order it, not its body, headers or payload.
+fn skeleton(e: &WebhookEvent) -> WebhookEvent {
+    WebhookEvent {
+        trace_id: e.trace_id.clone(),
+        body: Default::default(),
+        payload: serde_json::Value::Null,
+        headers: Headers::default(),
+        received_at: e.received_at,
+        group_key: e.group_key.clone(),
+        path: e.path.clone(),
+        path_params: Default::default(),
+    }
 }
 
-/// A queue backend.
-pub trait Queue: Send + Sync + 'static {
+/// The budget of events kept whole in memory (body and parsed payload), by estimated size.
+struct Hot {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl Hot {
+    /// Estimated memory of an event kept whole: its body and the parsed payload, a few times the body.
+    fn cost(e: &WebhookEvent) -> usize {
+        e.body.len().saturating_mul(5)
+    }
+
+    fn try_reserve(&self, cost: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_add(cost).filter(|&t| t <= self.limit))
+            .is_ok()
+    }
+
+    fn release(&self, cost: usize) {
+        let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(cost)));
+    }
+}
+
+/// The queue of one integration.
+pub(crate) struct Queue {
+    scheduler: Arc<Scheduler>,
+    storage: Box<dyn Storage>,
+    /// Processor identities (`path#name`) by index, as records name them.
+    names: Vec<String>,
+    capacity: usize,
+    /// Pushes between the capacity check and the scheduler.
+    pending: AtomicUsize,
+    hot: Hot,
+}
+
+impl Queue {
+    /// Opens the configured backend, restoring unfinished events in order. `names` identifies the
+    /// processors by index; events of processors that no longer exist are dead-lettered.
+    pub(crate) fn open(settings: &QueueSettings, state_dir: &Path, names: Vec<String>) -> Result<Self> {
+        let window = std::time::Duration::from_secs(settings.dedup_window_seconds);
+        let (storage, restored): (Box<dyn Storage>, _) = match settings.backend {
+            QueueBackend::Memory => (Box::new(storage::Volatile::new(window)), Vec::new()),
+            QueueBackend::Durable => {
+                let (s, restored) = embedded::Embedded::open(&state_dir.join("queue.redb"), window)?;
+                (Box::new(s), restored)
+            }
+        };
+        let q = Self {
+            scheduler: Arc::default(),
+            storage,
+            names,
+            capacity: settings.capacity.max(restored.len() + 1),
+            pending: AtomicUsize::new(0),
+            hot: Hot { limit: settings.hot_memory_mib.saturating_mul(1024 * 1024), used: AtomicUsize::new(0) },
+        };
+        let n = restored.len();
+        for (seq, record) in restored {
+            q.restore(seq, record);
+        }
+        if n > 0 {
+            info!(resumed = n, "queue restored");
+        }
+        Ok(q)
+    }
+
+    fn restore(&self, seq: u64, record: Record) {
+        let names = record.processors.clone();
+        let known: Vec<usize> = names.iter().filter_map(|n| self.names.iter().position(|m| m == n)).collect();
+        let event = record.into_event();
+        let mut item = QueuedEvent::new(skeleton(&event), known.clone());
+        item.seq = seq;
+        if known.len() < names.len() {
+            let missing: Vec<String> = names.iter().filter(|n| !self.names.contains(n)).cloned().collect();
+            warn!(trace_id = %event.trace_id, ?missing, "queued event names processors that no longer exist");
+            if known.is_empty() {
+                let whole = QueuedEvent { event: Arc::new(event), ..item };
+                self.dead_letter(&whole, missing, "no such processor in this build".into(), 0);
+                self.storage.remove(seq);
+                return;
+            }
+        }
+        self.scheduler.push(item);
+    }
+
     /// Adds an event; returns once it is held (persisted, for durable backends). With a delivery key, a
     /// key seen within the window is answered [`Pushed::Duplicate`], atomically.
-    fn push(&self, item: QueuedEvent, delivery: Option<String>) -> BoxFuture<'_, Result<Pushed, QueueError>>;
-    /// Waits for the next deliverable event; `None` once closed.
-    fn next(&self) -> BoxFuture<'_, Option<Delivery>>;
+    pub(crate) async fn push(&self, mut item: QueuedEvent, delivery: Option<String>) -> Result<Pushed, QueueError> {
+        let pending = self.pending.fetch_add(1, Ordering::AcqRel);
+        let _guard = PendingGuard(&self.pending);
+        if self.scheduler.is_closed() {
+            return Err(QueueError::Closed);
+        }
+        if self.scheduler.len() + pending >= self.capacity {
+            return Err(QueueError::Full);
+        }
+        let names = item.processors.iter().filter_map(|i| self.names.get(*i).cloned()).collect();
+        let record = Record::of(&item.event, names);
+        // What the scheduler holds: a volatile store keeps the body (not the parsed payload, several times
+        // its size); a durable one keeps the whole event within the budget, a skeleton beyond it.
+        let cost = Hot::cost(&item.event);
+        let whole = if !self.storage.durable() {
+            if !item.event.payload.is_null() && !item.event.body.is_empty() {
+                Arc::make_mut(&mut item.event).payload = serde_json::Value::Null;
+            }
+            false
+        } else if !item.event.body.is_empty() && self.hot.try_reserve(cost) {
+            true
+        } else {
+            item.event = Arc::new(skeleton(&item.event));
+            false
+        };
+        let scheduler = self.scheduler.clone();
+        let on_durable = Box::new(move |seq| {
+            item.seq = seq;
+            scheduler.push(item);
+        });
+        let outcome = self.storage.persist(record, delivery, on_durable).await;
+        if whole && !matches!(outcome, Ok(Pushed::Queued)) {
+            self.hot.release(cost);
+        }
+        outcome
+    }
+
+    /// Waits for the next deliverable event, whole; `None` once closed.
+    pub(crate) async fn next(&self) -> Option<Delivery> {
+        let mut item = self.scheduler.next().await?;
+        if !item.event.body.is_empty() {
+            if self.storage.durable() {
+                self.hot.release(Hot::cost(&item.event));
+            }
+            return Some(Delivery { item });
+        }
+        match self.storage.read(item.seq) {
+            Ok(record) => item.event = Arc::new(record.into_event()),
+            Err(e) => error!(seq = item.seq, error = %e, "cannot read a queued event back; processing what is known"),
+        }
+        Some(Delivery { item })
+    }
+
     /// The event is done (applied, ignored or dead-lettered): it leaves the queue.
-    fn ack(&self, delivery: Delivery);
+    pub(crate) fn ack(&self, delivery: Delivery) {
+        self.scheduler.done(&delivery.item);
+        self.storage.remove(delivery.item.seq);
+    }
+
     /// The event is not done: it goes back to the head of its group.
-    fn nack(&self, delivery: Delivery);
-    /// Records a permanent failure of some of the event's processors in the dead-letter store.
-    fn dead_letter(&self, item: &QueuedEvent, processors: Vec<String>, error: String, attempts: u32);
+    pub(crate) fn nack(&self, mut delivery: Delivery) {
+        if self.storage.durable() {
+            // Back to a skeleton: the next delivery reads the event from disk, and the budget stays exact.
+            delivery.item.event = Arc::new(skeleton(&delivery.item.event));
+        }
+        self.scheduler.requeue(delivery.item);
+    }
+
+    /// Records a permanent failure of some of the event's processors.
+    pub(crate) fn dead_letter(&self, item: &QueuedEvent, processors: Vec<String>, error: String, attempts: u32) {
+        self.storage.dead_letter(DeadLetter::of(item, processors, error, attempts));
+    }
+
     /// The dead letters, oldest first.
-    fn dead_letters(&self) -> Vec<DeadLetter>;
-    /// Removes a dead letter; `false` when absent.
-    fn delete_dead_letter(&self, id: u64) -> bool;
-    /// Takes a dead letter out of the store, to re-enqueue it.
-    fn take_dead_letter(&self, id: u64) -> Option<DeadLetter>;
+    pub(crate) fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.storage.dead_letters()
+    }
+
+    /// Takes a dead letter out of the store, to re-enqueue or drop it.
+    pub(crate) fn take_dead_letter(&self, id: u64) -> Option<DeadLetter> {
+        self.storage.take_dead_letter(id)
+    }
+
     /// Events held, in flight included.
-    fn len(&self) -> usize;
-    /// Whether no event is held.
-    fn is_empty(&self) -> bool {
+    pub(crate) fn len(&self) -> usize {
+        self.scheduler.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
     /// Events held per path.
-    fn depth_by_path(&self) -> Vec<(String, usize)>;
+    pub(crate) fn depth_by_path(&self) -> Vec<(String, usize)> {
+        self.scheduler.depth_by_path()
+    }
+
     /// Whether a push would be accepted now.
-    fn can_accept(&self) -> bool;
+    pub(crate) fn can_accept(&self) -> bool {
+        !self.scheduler.is_closed() && self.scheduler.len() < self.capacity
+    }
+
     /// Stops deliveries: `next` returns `None` from now on.
-    fn close(&self);
+    pub(crate) fn close(&self) {
+        self.scheduler.close();
+    }
 }
 
-pub(crate) use dedup::now_secs;
+struct PendingGuard<'a>(&'a AtomicUsize);
 
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,7 @@
 //! The embedded local catalog: entities with Port's semantics in a redb file under the state directory.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde_json::{Map, Value};
@@ -28,7 +28,19 @@ pub struct LocalCatalog {
 
 struct Inner {
     db: Arc<Database>,
-    tx: Mutex<std::sync::mpsc::Sender<Job>>,
+    tx: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The writer ends once the channel closes, after what is pending; waiting for it releases the
+        // file, which may then be opened again at once.
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
 }
 
 type Job = (Changes, tokio::sync::oneshot::Sender<Result<()>>);
@@ -44,20 +56,12 @@ fn storage(e: impl std::fmt::Display) -> Error {
 }
 
 impl LocalCatalog {
-    /// Opens (or creates) the catalog file. A file already open in this process is shared, not reopened.
+    /// Opens (or creates) the catalog file. One handle per file: clone it to share it; a file still held
+    /// by a handle being dropped elsewhere is waited for briefly.
     pub fn open(path: &Path) -> Result<Self> {
-        static OPEN: Mutex<Vec<(PathBuf, Weak<Inner>)>> = Mutex::new(Vec::new());
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let key =
-            path.parent().and_then(|d| d.canonicalize().ok()).map(|d| d.join(path.file_name().unwrap_or_default()));
-        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-        open.retain(|(_, w)| w.strong_count() > 0);
-        if let Some(inner) = open.iter().find(|(p, _)| Some(p) == key.as_ref()).and_then(|(_, w)| w.upgrade()) {
-            return Ok(Self { inner });
-        }
-        // A handle being dropped by another thread releases its lock a moment later: wait for it briefly.
         let mut attempt = 0;
         let db = loop {
             // redb's default cache is 1 GiB; entities are small and the OS caches the file as well.
@@ -76,15 +80,11 @@ impl LocalCatalog {
         let db = Arc::new(db);
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let writer_db = db.clone();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("ocean-catalog-writer".into())
             .spawn(move || writer(&writer_db, &rx))
             .map_err(Error::Io)?;
-        let inner = Arc::new(Inner { db, tx: Mutex::new(tx) });
-        if let Some(k) = key {
-            open.push((k, Arc::downgrade(&inner)));
-        }
-        Ok(Self { inner })
+        Ok(Self { inner: Arc::new(Inner { db, tx: Mutex::new(Some(tx)), writer: Some(writer) }) })
     }
 
     /// Every entity of a blueprint, ordered by identifier.
@@ -213,7 +213,10 @@ fn to_doc(e: &Entity, id: &str, existing: Option<Value>) -> Value {
 impl Sink for LocalCatalog {
     fn apply<'a>(&'a self, changes: &'a Changes) -> BoxFuture<'a, Result<(), SinkError>> {
         let (reply, done) = tokio::sync::oneshot::channel();
-        let sent = self.inner.tx.lock().map(|tx| tx.send((changes.clone(), reply)).is_ok()).unwrap_or(false);
+        let sent = match &*self.inner.tx.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(tx) => tx.send((changes.clone(), reply)).is_ok(),
+            None => false,
+        };
         Box::pin(async move {
             if !sent {
                 return Err(SinkError("the catalog writer stopped".into()));

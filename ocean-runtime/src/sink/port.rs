@@ -10,6 +10,7 @@
 //!   fails and the event stays queued.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -21,10 +22,18 @@ use super::{Sink, SinkError};
 use crate::error::{Error, Result};
 use crate::mapping::{Changes, Entity};
 use crate::processor::BoxFuture;
+use crate::retry::{self, Attempt, Backoff, Jitter, Outcome};
 
 const BATCH_ENTITIES: usize = 20;
 const BATCH_BYTES: usize = 1024 * 1024;
-const ATTEMPTS: u32 = 6;
+/// Port calls: six attempts, 300 ms doubling, ±10 %, `Retry-After` as a floor.
+const PORT_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(300),
+    base: 2.0,
+    cap: Duration::from_secs(20),
+    jitter: Jitter::Spread(0.1),
+    attempts: Some(6),
+};
 
 /// Port's API client and sink.
 pub struct PortSink {
@@ -134,50 +143,44 @@ impl PortSink {
         path: &str,
         body: Option<&Value>,
     ) -> std::result::Result<(StatusCode, Value), SinkError> {
-        let mut refresh = false;
-        let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
-            let delay = Duration::from_millis(300u64 << attempt.min(6)).mul_f64(0.9 + rand::random::<f64>() * 0.2);
-            let token = match self.token(refresh).await {
-                Ok(t) => t,
-                Err(TokenError::Refused(e)) => return Err(SinkError(e)),
-                Err(TokenError::Transient(e, after)) => {
-                    warn!(error = %e, attempt, "no access token from Port; retrying");
-                    last = e;
-                    tokio::time::sleep(after.unwrap_or(delay)).await;
-                    continue;
+        let refresh = std::sync::atomic::AtomicBool::new(false);
+        let never = tokio_util::sync::CancellationToken::new();
+        let attempt = |_| {
+            let (method, refresh) = (method.clone(), &refresh);
+            async move {
+                let token = match self.token(refresh.swap(false, Ordering::AcqRel)).await {
+                    Ok(t) => t,
+                    Err(TokenError::Refused(e)) => return Attempt::Fail(e),
+                    Err(TokenError::Transient(e, after)) => return Attempt::Retry { error: e, after },
+                };
+                let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+                if let Some(b) = body {
+                    req = req.json(b);
                 }
-            };
-            refresh = false;
-            let mut req = self.client.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(token);
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let after = retry_after(&resp);
-                    let value: Value = resp.json().await.unwrap_or(Value::Null);
-                    if status == StatusCode::UNAUTHORIZED {
-                        refresh = true;
-                        last = "401 from Port".into();
-                        continue;
+                match req.send().await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let after = retry_after(&resp);
+                        let value: Value = resp.json().await.unwrap_or(Value::Null);
+                        if status == StatusCode::UNAUTHORIZED {
+                            refresh.store(true, Ordering::Release);
+                            return Attempt::Again("401 from Port".to_owned());
+                        }
+                        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                            return Attempt::Retry { error: format!("{status} from Port on {path}"), after };
+                        }
+                        Attempt::Done((status, value))
                     }
-                    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                        last = format!("{status} from Port on {path}");
-                        warn!(%status, path, attempt, "Port is busy; retrying");
-                        tokio::time::sleep(after.unwrap_or(delay)).await;
-                        continue;
-                    }
-                    return Ok((status, value));
-                }
-                Err(e) => {
-                    last = format!("Port unreachable: {e}");
-                    tokio::time::sleep(delay).await;
+                    Err(e) => Attempt::Retry { error: format!("Port unreachable: {e}"), after: None },
                 }
             }
+        };
+        let log = |e: &String, attempt, delay| warn!(error = %e, path, attempt, ?delay, "Port call failed; retrying");
+        match retry::run(&PORT_BACKOFF, &never, attempt, log).await {
+            Outcome::Done(r) => Ok(r),
+            Outcome::Failed { error, .. } => Err(SinkError(error)),
+            Outcome::Cancelled => Err(SinkError("cancelled".into())),
         }
-        Err(SinkError(last))
     }
 
     /// The integration's mapping as Port holds it; the integration is created with `default` when missing.

@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::bench::{Example, Payloads, build_example, metric, start_example_env, start_example_in};
+use crate::example::{Example, build_example, metric, start_example_env, start_example_in};
 use crate::fake_port::{FakePort, Mode};
+use crate::payloads::Payloads;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {

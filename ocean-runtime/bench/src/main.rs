@@ -1,21 +1,26 @@
-//! The `ocean` command: try a mapping without a server (`map`), send signed payloads to a running
-//! integration (`send`).
+//! `ocean-bench`: the repository's harnesses. `bench` measures the ceiling, intake, end to end, latency
+//! and memory in one run; `faults` kills, terminates, storms and starves the GitHub example and shows
+//! that no acknowledged event is lost. Both read the repository's corpus and build its examples, so they
+//! are not part of the published crates.
 
 // A command-line tool: standard output is its interface.
 #![allow(clippy::print_stdout)]
 
 mod bench;
-mod dlq;
+mod example;
 mod fake_port;
 mod faults;
 mod load;
-mod map;
-mod send;
+mod payloads;
 
 use clap::{Parser, Subcommand};
 
+// The ceiling (a bare actix-web handler) runs in this process: it gets the allocator the example has.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
-#[command(name = "ocean", version, about = "Tools for ocean integrations")]
+#[command(name = "ocean-bench", about = "Benchmarks and fault harness of the ocean repository")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,12 +28,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Map raw items with a Port app config and print the entities (one JSON object per line).
-    Map(map::Args),
-    /// POST payloads to a running integration with the provider's headers and a valid signature.
-    Send(send::Args),
-    /// List, inspect, replay and delete dead letters of a running integration.
-    Dlq(dlq::Args),
     /// Measure the ceiling, intake, end to end, latency and memory in one run.
     Bench(bench::Args),
     /// Kill, terminate, storm and starve (a faulty Port) a running example; show that no acknowledged event is lost.
@@ -41,11 +40,7 @@ fn main() -> std::process::ExitCode {
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
     ocean::install_crypto_provider();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Map(a) => map::run(a),
-        Command::Send(a) => send::run(a),
-        Command::Dlq(a) => dlq::run(a),
+    let result = match Cli::parse().command {
         Command::Bench(a) => bench::run(a),
         Command::Faults(a) => faults::run(a),
     };

@@ -10,16 +10,16 @@
 //!    events queued (20,000 with `--quick`) behind a Port that answers 503 to everything.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ocean::actix_web::{App, HttpResponse, HttpServer, web};
-use ocean::auth::{Algorithm, sign};
 use serde_json::{Value, json};
 
+use crate::example::{build_example, free_port, metric, start_example, start_example_env};
 use crate::fake_port::{FakePort, Mode};
 use crate::load::{Ring, Until, load};
+use crate::payloads::Payloads;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -40,32 +40,6 @@ pub(crate) struct Args {
     binary: Option<PathBuf>,
 }
 
-pub(crate) const SECRET: &str = "bench-secret";
-
-pub(crate) struct Payloads {
-    template: Value,
-}
-
-impl Payloads {
-    pub(crate) fn load() -> Result<Self, String> {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/corpus/payloads/github/issues/opened.payload.json");
-        let v: Value = serde_json::from_slice(&std::fs::read(&root).map_err(|e| format!("{}: {e}", root.display()))?)
-            .map_err(|e| e.to_string())?;
-        Ok(Self { template: v })
-    }
-
-    /// A signed event for issue `n`: body and headers.
-    pub(crate) fn event(&self, n: u64) -> (Vec<u8>, String, String) {
-        let mut v = self.template.clone();
-        v["issue"]["id"] = n.into();
-        v["issue"]["number"] = n.into();
-        let body = serde_json::to_vec(&v).unwrap_or_default();
-        let sig = format!("sha256={}", hex::encode(sign(Algorithm::Sha256, SECRET.as_bytes(), &[&body])));
-        (body, sig, format!("bench-{n}"))
-    }
-}
-
 fn quantile(v: &mut [f64], q: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -82,14 +56,6 @@ fn rss_mib(pid: u32, field: &str) -> f64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-pub(crate) async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
-    let text = match client.get(format!("{base}/metrics")).send().await {
-        Ok(r) => r.text().await.unwrap_or_default(),
-        Err(_) => return 0.0,
-    };
-    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
 /// p-quantile of the end-to-end histogram (bucket upper bound), in ms.
@@ -111,93 +77,6 @@ async fn e2e_quantile(client: &reqwest::Client, base: &str, q: f64) -> f64 {
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     let total = buckets.last().map_or(0.0, |b| b.1);
     buckets.iter().find(|(_, c)| *c >= total * q).map_or(0.0, |(le, _)| le * 1000.0)
-}
-
-pub(crate) struct Example {
-    pub(crate) child: Child,
-    pub(crate) base: String,
-    pub(crate) dir: PathBuf,
-    /// Keep the state directory when dropped (restarts on the same state).
-    pub(crate) keep: bool,
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(18000, |a| a.port())
-}
-
-pub(crate) async fn start_example(bin: &Path, backend: &str, client: &reqwest::Client) -> Result<Example, String> {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("ocean-bench-{backend}-{port}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    start_example_in(bin, backend, client, dir).await
-}
-
-/// Starts the example on the given state directory (kept when the process is restarted).
-pub(crate) async fn start_example_in(
-    bin: &Path,
-    backend: &str,
-    client: &reqwest::Client,
-    dir: PathBuf,
-) -> Result<Example, String> {
-    start_example_env(bin, backend, client, dir, &[]).await
-}
-
-/// Starts the example with extra environment variables (for example Port's credentials and address).
-pub(crate) async fn start_example_env(
-    bin: &Path,
-    backend: &str,
-    client: &reqwest::Client,
-    dir: PathBuf,
-    env: &[(&str, &str)],
-) -> Result<Example, String> {
-    let port = free_port();
-    let child = Command::new(bin)
-        .envs(env.iter().copied())
-        .env("OCEAN__HTTP__PORT", port.to_string())
-        .env("OCEAN__STATE_DIR", &dir)
-        .env("OCEAN__QUEUE__BACKEND", backend)
-        .env("OCEAN__QUEUE__CAPACITY", "1000000")
-        .env("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", SECRET)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", bin.display()))?;
-    let ex = Example { child, base: format!("http://127.0.0.1:{port}"), dir, keep: false };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{}/health/ready", ex.base)).send().await
-            && r.status().is_success()
-        {
-            return Ok(ex);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err("the example did not become ready".into())
-}
-
-pub(crate) fn build_example() -> Result<PathBuf, String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", "example-github"])
-        .current_dir(&root)
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err("cargo build --release -p example-github failed".into());
-    }
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
-    Ok(target.join("release/example-github"))
 }
 
 pub(crate) fn run(a: Args) -> Result<(), String> {

@@ -10,7 +10,7 @@ use ocean::{Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEven
 use serde_json::Value;
 
 fn corpus(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus").join(rel)
 }
 
 fn ocean(args: &[&str]) -> (bool, String, String) {

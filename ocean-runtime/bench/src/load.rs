@@ -13,7 +13,7 @@ use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
 use ocean::actix_web::web::Bytes;
 
-use crate::bench::Payloads;
+use crate::payloads::Payloads;
 
 /// Distinct events in the ring.
 const RING: u64 = 4096;

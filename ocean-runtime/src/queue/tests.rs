@@ -4,15 +4,16 @@
 //! two it came from.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use ocean::actix_web::web::Bytes;
-use ocean::queue::{DurableQueue, Queue, QueuedEvent};
-use ocean::{Headers, WebhookEvent};
+use actix_web::web::Bytes;
 use serde_json::{Value, json};
 
-fn queue_file() -> PathBuf {
-    std::env::temp_dir().join(format!("ocean-queue-{:x}", rand::random::<u64>())).join("queue.redb")
+use super::{Queue, QueuedEvent};
+use crate::config::{QueueBackend, QueueSettings};
+use crate::{Headers, WebhookEvent};
+
+fn state_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("ocean-queue-{:x}", rand::random::<u64>()))
 }
 
 /// An event whose body says `"disk"` and whose parsed payload says `"memory"`.
@@ -23,12 +24,16 @@ fn event(id: u64) -> QueuedEvent {
     QueuedEvent::new(e, vec![0])
 }
 
-fn open(path: &std::path::Path, hot: usize) -> DurableQueue {
-    DurableQueue::open(path, 100, Duration::from_secs(60), vec!["/items#items".into()]).unwrap().hot_memory(hot)
+fn open(dir: &std::path::Path, hot_bytes: usize) -> Queue {
+    let settings =
+        QueueSettings { backend: QueueBackend::Durable, capacity: 100, dedup_window_seconds: 60, hot_memory_mib: 0 };
+    let mut q = Queue::open(&settings, dir, vec!["/items#items".into()]).unwrap();
+    q.hot.limit = hot_bytes;
+    q
 }
 
 /// Pushes an event and takes it back: where its payload came from.
-async fn round_trip(q: &DurableQueue, id: u64) -> (u64, String) {
+async fn round_trip(q: &Queue, id: u64) -> (u64, String) {
     q.push(event(id), None).await.unwrap();
     let d = q.next().await.unwrap();
     let out = from(&d.item.event.payload);
@@ -42,7 +47,7 @@ fn from(p: &Value) -> (u64, String) {
 
 #[tokio::test]
 async fn events_within_the_budget_are_taken_whole_and_the_budget_is_returned() {
-    let path = queue_file();
+    let path = state_dir();
     // Room for one event of this size (its body is about 1 KB; the estimate is five times the body).
     let q = open(&path, 6_000);
     q.push(event(1), None).await.unwrap();
@@ -74,12 +79,12 @@ async fn events_within_the_budget_are_taken_whole_and_the_budget_is_returned() {
     q.ack(a);
     q.ack(b);
     drop(q);
-    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    std::fs::remove_dir_all(&path).ok();
 }
 
 #[tokio::test]
 async fn a_zero_budget_reads_every_event_back_from_disk_and_a_restart_loses_none() {
-    let path = queue_file();
+    let path = state_dir();
     let q = open(&path, 0);
     assert_eq!(round_trip(&q, 1).await, (1, "disk".into()));
     drop(q);
@@ -98,5 +103,5 @@ async fn a_zero_budget_reads_every_event_back_from_disk_and_a_restart_loses_none
         q.ack(d);
     }
     drop(q);
-    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    std::fs::remove_dir_all(&path).ok();
 }

@@ -1,0 +1,184 @@
+//! The composition root: settings, context, mapping, processors, sink and queue joined into a running
+//! integration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::config::{IntegrationSpec, Settings};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::integration::Integration;
+use crate::mapping::Mapping;
+use crate::metrics::Metrics;
+use crate::queue::Queue;
+use crate::raw::RawApi;
+use crate::running::RunningIntegration;
+use crate::runtime::{Lifecycle, Runtime, SharedMapping};
+use crate::sink::{LocalCatalog, PortSink, Sink};
+use crate::wiring::Processors;
+
+pub(crate) async fn start(it: Integration, settings: Settings) -> Result<RunningIntegration> {
+    crate::install_crypto_provider();
+    let spec = match &it.spec {
+        Some(s) => IntegrationSpec::parse(".port/spec.yaml", s)?,
+        None => IntegrationSpec::default(),
+    };
+    let config = spec.resolve(&settings.integration.config)?;
+    let identifier = settings
+        .integration
+        .identifier
+        .clone()
+        .unwrap_or_else(|| format!("my-{}-integration", settings.integration.kind.as_deref().unwrap_or(&it.name)));
+    let context = Context::new(&identifier, config, settings.base_url.clone(), &settings.path_prefix);
+    let mapping = load_mapping(&settings, it.default_mapping.as_deref())?;
+    let processors = Arc::new(Processors::build(&it.processors, &context)?);
+    std::fs::create_dir_all(&settings.state_dir)
+        .map_err(|e| Error::Config(format!("OCEAN__STATE_DIR `{}`: {e}", settings.state_dir.display())))?;
+    let kind = settings.integration.kind.clone().unwrap_or_else(|| it.name.clone());
+    let chosen = choose_sink(&settings, it.sink.clone(), mapping, &kind, &identifier).await?;
+    let queue = Arc::new(Queue::open(&settings.queue, &settings.state_dir, processors.ids())?);
+    let lifecycle = Arc::new(Lifecycle::default());
+    let metrics = Arc::new(Metrics::new());
+    let mapping = Arc::new(SharedMapping::new(chosen.mapping));
+    let rt = Arc::new(Runtime {
+        processors: processors.clone(),
+        queue,
+        mapping: mapping.clone(),
+        sink: chosen.sink.clone(),
+        lifecycle: lifecycle.clone(),
+        metrics,
+        processing_timeout: Duration::from_secs_f64(settings.max_event_processing_seconds.max(0.001)),
+    });
+    let raw = Arc::new(RawApi { context: context.clone(), mapping: mapping.clone(), sink: chosen.sink.clone() });
+    if let Some(port) = chosen.port {
+        let ttl = Duration::from_secs(settings.port.app_config_cache_ttl.max(1));
+        let allow_env = settings.allow_environment_variables_jq_access;
+        tokio::spawn(refresh_mapping(Arc::downgrade(&mapping), lifecycle, port, ttl, allow_env));
+    }
+    for p in &processors.list {
+        if p.unauthenticated {
+            warn!(processor = %p.name, path = %p.path, "path accepts unauthenticated events");
+        }
+    }
+    let mut workers = JoinSet::new();
+    for _ in 0..settings.event_workers_count.max(1) {
+        workers.spawn(crate::worker::run(rt.clone(), raw.clone()));
+    }
+    let server = crate::http::serve(&settings, &rt, &raw, chosen.catalog.clone(), it.routes.clone())?;
+    info!(addr = %server.addr, processors = processors.list.len(), "listening");
+    for hook in it.on_start.clone() {
+        let ctx = context.clone();
+        tokio::spawn(crate::raw::scope(raw.clone(), async move {
+            if let Err(e) = (hook.run)(ctx).await {
+                error!(hook = %hook.name, error = %e, "start hook failed; the integration keeps running");
+            } else {
+                info!(hook = %hook.name, "start hook finished");
+            }
+        }));
+    }
+    let wait = Duration::from_secs_f64(settings.max_wait_seconds_before_shutdown.max(0.0));
+    Ok(RunningIntegration::new(rt, chosen.catalog, server, workers, wait))
+}
+
+/// The sink, the mapping it is used with, the local catalog when it is the sink, and Port's client when
+/// the mapping is Port's.
+struct Chosen {
+    sink: Arc<dyn Sink>,
+    mapping: Mapping,
+    catalog: Option<LocalCatalog>,
+    port: Option<Arc<PortSink>>,
+}
+
+async fn choose_sink(
+    settings: &Settings,
+    given: Option<Arc<dyn Sink>>,
+    mapping: Mapping,
+    kind: &str,
+    identifier: &str,
+) -> Result<Chosen> {
+    if let Some(sink) = given {
+        return Ok(Chosen { sink, mapping, catalog: None, port: None });
+    }
+    if !settings.has_port_credentials() {
+        let c = LocalCatalog::open(&settings.state_dir.join("catalog.redb"))?;
+        return Ok(Chosen { sink: Arc::new(c.clone()), mapping, catalog: Some(c), port: None });
+    }
+    let port = Arc::new(
+        PortSink::new(
+            &settings.port.base_url,
+            settings.port.client_id.as_deref().unwrap_or_default(),
+            settings.port.client_secret.as_deref().unwrap_or_default(),
+            kind,
+            identifier,
+        )
+        .request_timeout(Duration::from_secs(settings.port.request_timeout.max(1))),
+    );
+    if settings.mapping_file.is_some() {
+        return Ok(Chosen { sink: port, mapping, catalog: None, port: None });
+    }
+    // In Port mode the mapping is the one Port holds (created from the default when missing).
+    let fetched =
+        port.fetch_mapping(&serde_json::to_value(mapping.config()).unwrap_or_default()).await.map_err(|e| {
+            Error::Config(format!(
+                "reading the mapping from Port at {} (OCEAN__PORT__BASE_URL): {e}",
+                settings.port.base_url
+            ))
+        })?;
+    let config =
+        serde_json::from_value(fetched).map_err(|e| Error::Mapping(format!("the mapping held by Port: {e}")))?;
+    let mapping = Mapping::compile("Port", config, settings.allow_environment_variables_jq_access)?;
+    Ok(Chosen { sink: port.clone(), mapping, catalog: None, port: Some(port) })
+}
+
+/// Refreshes the mapping from Port every `OCEAN__PORT__APP_CONFIG_CACHE_TTL` seconds; a failed refresh
+/// keeps the current mapping. Ends with the integration.
+async fn refresh_mapping(
+    mapping: std::sync::Weak<SharedMapping>,
+    lifecycle: Arc<Lifecycle>,
+    port: Arc<PortSink>,
+    ttl: Duration,
+    allow_env: bool,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(ttl) => {}
+            _ = lifecycle.hard_stop.cancelled() => return,
+        }
+        let Some(mapping) = mapping.upgrade() else { return };
+        if lifecycle.is_draining() {
+            return;
+        }
+        let current = serde_json::to_value(mapping.get().config()).unwrap_or_default();
+        match port.fetch_mapping(&current).await {
+            Ok(fetched) if fetched != current => {
+                let compiled = serde_json::from_value(fetched)
+                    .map_err(|e| Error::Mapping(e.to_string()))
+                    .and_then(|c| Mapping::compile("Port", c, allow_env));
+                match compiled {
+                    Ok(m) => {
+                        mapping.set(m);
+                        info!("mapping refreshed from Port");
+                    }
+                    Err(e) => warn!(error = %e, "the mapping held by Port does not compile; keeping the current one"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "cannot refresh the mapping from Port; keeping the current one"),
+        }
+    }
+}
+
+fn load_mapping(settings: &Settings, default: Option<&str>) -> Result<Mapping> {
+    let allow_env = settings.allow_environment_variables_jq_access;
+    match &settings.mapping_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::Config(format!("OCEAN__MAPPING_FILE `{}`: {e}", path.display())))?;
+            Mapping::parse(&path.display().to_string(), &text, allow_env)
+        }
+        None => Mapping::parse(".port/resources/port-app-config.yml", default.unwrap_or("resources: []"), allow_env),
+    }
+}

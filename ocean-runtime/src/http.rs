@@ -1,0 +1,99 @@
+//! The HTTP server: processor paths, health, metrics, the local catalog's read API, the dead-letter
+//! API and legacy routes, each handler with the state it uses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::{App, HttpResponse, web};
+
+use crate::admin::Health;
+use crate::config::Settings;
+use crate::dlq::DeadLetters;
+use crate::error::{Error, Result};
+use crate::intake::{Intake, PathIndex};
+use crate::raw::RawApi;
+use crate::registry::Route;
+use crate::runtime::Runtime;
+use crate::sink::LocalCatalog;
+
+/// The listening server.
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    pub(crate) handle: actix_web::dev::ServerHandle,
+    pub(crate) task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds and starts serving.
+pub(crate) fn serve(
+    settings: &Settings,
+    rt: &Arc<Runtime>,
+    raw: &Arc<RawApi>,
+    catalog: Option<LocalCatalog>,
+    routes: Vec<Route>,
+) -> Result<Server> {
+    let prefix = settings.path_prefix.trim_end_matches('/').to_owned();
+    let intake = web::Data::new(Intake {
+        processors: rt.processors.clone(),
+        queue: rt.queue.clone(),
+        lifecycle: rt.lifecycle.clone(),
+        metrics: rt.metrics.clone(),
+        max_body_bytes: settings.http.max_body_bytes,
+    });
+    let health = web::Data::new(Health {
+        queue: rt.queue.clone(),
+        sink: rt.sink.clone(),
+        lifecycle: rt.lifecycle.clone(),
+        metrics: rt.metrics.clone(),
+    });
+    let (token, queue, processors) = (settings.admin.token.clone(), rt.queue.clone(), rt.processors.clone());
+    let raw = web::Data::new(raw.clone());
+    let routes = Arc::new(routes);
+    let server = actix_web::HttpServer::new(move || {
+        let dead = DeadLetters { token: token.clone(), queue: queue.clone(), processors: processors.clone() };
+        let (prefix, intake, health, raw, routes) =
+            (prefix.clone(), intake.clone(), health.clone(), raw.clone(), routes.clone());
+        let catalog = catalog.clone();
+        App::new()
+            .configure(move |cfg| {
+                for (i, (path, _)) in intake.processors.paths.iter().enumerate() {
+                    cfg.service(
+                        web::resource(format!("{prefix}/integration{path}"))
+                            .app_data(intake.clone())
+                            .app_data(web::Data::new(PathIndex(i)))
+                            .route(web::post().to(crate::intake::handle)),
+                    );
+                }
+                crate::admin::configure(cfg, &prefix, &health, catalog.as_ref());
+                crate::dlq::configure(cfg, &prefix, dead);
+                if !routes.is_empty() {
+                    cfg.service(
+                        web::scope(&format!("{prefix}/integration"))
+                            .app_data(raw)
+                            .wrap(actix_web::middleware::from_fn(crate::raw::scope_middleware))
+                            .configure(|c| {
+                                for r in routes.iter() {
+                                    (r.configure)(c);
+                                }
+                            }),
+                    );
+                }
+            })
+            .default_service(web::to(|| async {
+                HttpResponse::NotFound().json(serde_json::json!({"status": "error", "message": "unknown path"}))
+            }))
+    })
+    .disable_signals()
+    .shutdown_timeout(1)
+    .workers(settings.http.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())))
+    .bind((settings.http.host.as_str(), settings.http.port))
+    .map_err(|e| {
+        Error::Config(format!(
+            "cannot listen on {}:{} (OCEAN__HTTP__HOST, OCEAN__HTTP__PORT): {e}",
+            settings.http.host, settings.http.port
+        ))
+    })?;
+    let addr = server.addrs().first().copied().ok_or_else(|| Error::other("no listening address"))?;
+    let server = server.run();
+    let handle = server.handle();
+    Ok(Server { addr, handle, task: tokio::spawn(server) })
+}

@@ -1,0 +1,114 @@
+//! The builder of an integration: what it registers, and how it is run.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::error::Result;
+use crate::registry::{OnStart, Processor, Route, discovered};
+use crate::running::RunningIntegration;
+use crate::sink::Sink;
+
+/// An integration: its processors, start hooks, legacy routes, spec and default mapping.
+///
+/// ```no_run
+/// fn main() -> ocean::Result<()> {
+///     ocean::Integration::new("my-integration")
+///         .discovered()
+///         .default_mapping("resources: []")
+///         .run()
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Integration {
+    pub(crate) name: String,
+    pub(crate) processors: Vec<Processor>,
+    pub(crate) on_start: Vec<OnStart>,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) default_mapping: Option<String>,
+    pub(crate) spec: Option<String>,
+    pub(crate) sink: Option<Arc<dyn Sink>>,
+}
+
+impl Integration {
+    /// An integration of the given type, with nothing registered.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            processors: Vec::new(),
+            on_start: Vec::new(),
+            routes: Vec::new(),
+            default_mapping: None,
+            spec: None,
+            sink: None,
+        }
+    }
+
+    /// Adds everything registered by the macros in this program.
+    #[must_use]
+    pub fn discovered(mut self) -> Self {
+        let (p, s, r) = discovered();
+        self.processors.extend(p);
+        self.on_start.extend(s);
+        self.routes.extend(r);
+        self
+    }
+
+    /// Adds a processor.
+    #[must_use]
+    pub fn processor(mut self, p: Processor) -> Self {
+        self.processors.push(p);
+        self
+    }
+
+    /// Adds a start hook.
+    #[must_use]
+    pub fn on_start(mut self, hook: OnStart) -> Self {
+        self.on_start.push(hook);
+        self
+    }
+
+    /// Adds a legacy route.
+    #[must_use]
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// The default mapping (a Port app config, YAML), usually `include_str!` of
+    /// `.port/resources/port-app-config.yml`.
+    #[must_use]
+    pub fn default_mapping(mut self, yaml: &str) -> Self {
+        self.default_mapping = Some(yaml.to_owned());
+        self
+    }
+
+    /// The integration spec (`.port/spec.yaml`).
+    #[must_use]
+    pub fn spec(mut self, yaml: &str) -> Self {
+        self.spec = Some(yaml.to_owned());
+        self
+    }
+
+    /// Replaces the sink chosen from configuration.
+    #[must_use]
+    pub fn sink(mut self, sink: Arc<dyn Sink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Loads settings from the environment and `config.yaml`, serves until SIGINT or SIGTERM.
+    pub fn run(self) -> Result<()> {
+        crate::init_tracing();
+        let settings = Settings::load()?;
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        rt.block_on(async move {
+            let running = self.start(settings).await?;
+            running.wait_for_signal().await
+        })
+    }
+
+    /// Starts with the given settings and returns once the server is listening.
+    pub async fn start(self, settings: Settings) -> Result<RunningIntegration> {
+        crate::compose::start(self, settings).await
+    }
+}

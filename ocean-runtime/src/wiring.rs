@@ -1,0 +1,153 @@
+//! Processor wiring: each registered processor built once, with its verifiers, group key and delivery-id
+//! source, and the paths they serve.
+
+use std::sync::Arc;
+
+use tracing::warn;
+
+use crate::auth::Verifier;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::mapping::Program;
+use crate::processor::DynProcessor;
+use crate::registry::{AuthMode, Processor};
+
+/// A processor's identity in the durable queue and the dead letters: `path#name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ProcessorId(String);
+
+impl ProcessorId {
+    fn new(path: &str, name: &str) -> Self {
+        Self(format!("{path}#{name}"))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ProcessorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A processor as the runtime runs it.
+pub(crate) struct Running {
+    pub(crate) id: ProcessorId,
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) processor: Arc<dyn DynProcessor>,
+    pub(crate) verifiers: Vec<Verifier>,
+    pub(crate) custom_auth: bool,
+    pub(crate) unauthenticated: bool,
+    pub(crate) group_by: Option<Program>,
+    pub(crate) dedup: crate::delivery::DeliveryId,
+}
+
+/// Every processor of the integration, and the processors of each path in registration order.
+pub(crate) struct Processors {
+    pub(crate) list: Vec<Running>,
+    pub(crate) paths: Vec<(String, Vec<usize>)>,
+}
+
+impl Processors {
+    pub(crate) fn get(&self, index: usize) -> Option<&Running> {
+        self.list.get(index)
+    }
+
+    /// The index of a processor named by its identity.
+    pub(crate) fn position(&self, id: &str) -> Option<usize> {
+        self.list.iter().position(|p| p.id.as_str() == id)
+    }
+
+    /// The identities, by index (what queue records name).
+    pub(crate) fn ids(&self) -> Vec<String> {
+        self.list.iter().map(|p| p.id.to_string()).collect()
+    }
+
+    /// Builds every processor with the integration's context; a missing secret stops start-up.
+    pub(crate) fn build(specs: &[Processor], ctx: &Context) -> Result<Self> {
+        let mut list: Vec<Running> = Vec::new();
+        let mut paths: Vec<(String, Vec<usize>)> = Vec::new();
+        for spec in specs {
+            let running = build_one(spec, ctx)?;
+            if list.iter().any(|r| r.id == running.id) {
+                return Err(Error::Registration(format!(
+                    "two processors are named `{}` on `{}`; give one another name",
+                    spec.name, spec.path
+                )));
+            }
+            let index = list.len();
+            list.push(running);
+            match paths.iter_mut().find(|(p, _)| *p == spec.path) {
+                Some((_, v)) => v.push(index),
+                None => paths.push((spec.path.clone(), vec![index])),
+            }
+        }
+        Ok(Self { list, paths })
+    }
+}
+
+fn build_one(spec: &Processor, ctx: &Context) -> Result<Running> {
+    if !spec.path.starts_with('/') {
+        return Err(Error::Registration(format!(
+            "processor `{}`: path `{}` must start with `/`",
+            spec.name, spec.path
+        )));
+    }
+    let processor = (spec.factory)(ctx)
+        .map_err(|e| Error::Registration(format!("processor `{}` could not be built: {e}", spec.name)))?;
+    let (verifiers, custom_auth, unauthenticated) = match &spec.auth {
+        AuthMode::Processor => (Vec::new(), true, false),
+        AuthMode::None => (Vec::new(), false, true),
+        AuthMode::Verifiers { specs, also_custom } => {
+            let mut vs = Vec::new();
+            for a in specs {
+                let value = a.secret_key.as_deref().and_then(|k| ctx.get(k));
+                match a.build_verifier(value).map_err(|e| Error::Config(format!("processor `{}`: {e}", spec.name)))? {
+                    Some(v) => vs.push(v),
+                    None if spec.insecure => {
+                        warn!(processor = %spec.name, verifier = %a.describe(), "no secret configured; verification skipped (insecure)")
+                    }
+                    None => {
+                        let key = a.secret_key.clone().unwrap_or_default();
+                        return Err(Error::Config(format!(
+                            "processor `{}` verifies with {} but no secret is configured: set OCEAN__INTEGRATION__CONFIG__{} (or mark the processor `insecure`)",
+                            spec.name,
+                            a.describe(),
+                            crate::config::snake_case(&key).to_ascii_uppercase()
+                        )));
+                    }
+                }
+            }
+            let unauth = vs.is_empty() && !also_custom;
+            (vs, *also_custom, unauth)
+        }
+    };
+    let group_by = match &spec.group_by {
+        Some(code) => Some(
+            Program::compile(code, false)
+                .map_err(|e| Error::Registration(format!("processor `{}`: group_by `{code}`: {e}", spec.name)))?,
+        ),
+        None => None,
+    };
+    let dedup = match (&spec.dedup, &spec.auth) {
+        (Some(d), _) => d.clone(),
+        (None, AuthMode::Verifiers { specs, .. }) => {
+            specs.first().map_or(crate::delivery::none(), crate::auth::Auth::delivery_id)
+        }
+        (None, _) => crate::delivery::none(),
+    };
+    Ok(Running {
+        id: ProcessorId::new(&spec.path, &spec.name),
+        dedup,
+        name: spec.name.clone(),
+        path: spec.path.clone(),
+        processor,
+        verifiers,
+        custom_auth,
+        unauthenticated,
+        group_by,
+    })
+}
