@@ -10,17 +10,29 @@ use tracing::{error, info, warn};
 use crate::config::{IntegrationSpec, Settings};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::integration::Integration;
 use crate::mapping::Mapping;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::raw::RawApi;
+use crate::registry::{OnStart, Processor, Route};
 use crate::running::RunningIntegration;
 use crate::runtime::{Lifecycle, Runtime, SharedMapping};
 use crate::sink::{LocalCatalog, PortSink, Sink};
 use crate::wiring::Processors;
 
-pub(crate) async fn start(it: Integration, settings: Settings) -> Result<RunningIntegration> {
+/// What an integration registers, as the builder collected it.
+#[derive(Clone)]
+pub(crate) struct Parts {
+    pub(crate) name: String,
+    pub(crate) processors: Vec<Processor>,
+    pub(crate) on_start: Vec<OnStart>,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) default_mapping: Option<String>,
+    pub(crate) spec: Option<String>,
+    pub(crate) sink: Option<Arc<dyn Sink>>,
+}
+
+pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegration> {
     crate::install_crypto_provider();
     let spec = match &it.spec {
         Some(s) => IntegrationSpec::parse(".port/spec.yaml", s)?,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::compose::Parts;
 use crate::config::Settings;
 use crate::error::Result;
 use crate::registry::{OnStart, Processor, Route, discovered};
@@ -19,20 +20,12 @@ use crate::sink::Sink;
 /// }
 /// ```
 #[derive(Clone)]
-pub struct Integration {
-    pub(crate) name: String,
-    pub(crate) processors: Vec<Processor>,
-    pub(crate) on_start: Vec<OnStart>,
-    pub(crate) routes: Vec<Route>,
-    pub(crate) default_mapping: Option<String>,
-    pub(crate) spec: Option<String>,
-    pub(crate) sink: Option<Arc<dyn Sink>>,
-}
+pub struct Integration(Parts);
 
 impl Integration {
     /// An integration of the given type, with nothing registered.
     pub fn new(name: &str) -> Self {
-        Self {
+        Self(Parts {
             name: name.to_owned(),
             processors: Vec::new(),
             on_start: Vec::new(),
@@ -40,37 +33,37 @@ impl Integration {
             default_mapping: None,
             spec: None,
             sink: None,
-        }
+        })
     }
 
     /// Adds everything registered by the macros in this program.
     #[must_use]
     pub fn discovered(mut self) -> Self {
         let (p, s, r) = discovered();
-        self.processors.extend(p);
-        self.on_start.extend(s);
-        self.routes.extend(r);
+        self.0.processors.extend(p);
+        self.0.on_start.extend(s);
+        self.0.routes.extend(r);
         self
     }
 
     /// Adds a processor.
     #[must_use]
     pub fn processor(mut self, p: Processor) -> Self {
-        self.processors.push(p);
+        self.0.processors.push(p);
         self
     }
 
     /// Adds a start hook.
     #[must_use]
     pub fn on_start(mut self, hook: OnStart) -> Self {
-        self.on_start.push(hook);
+        self.0.on_start.push(hook);
         self
     }
 
     /// Adds a legacy route.
     #[must_use]
     pub fn route(mut self, route: Route) -> Self {
-        self.routes.push(route);
+        self.0.routes.push(route);
         self
     }
 
@@ -78,21 +71,21 @@ impl Integration {
     /// `.port/resources/port-app-config.yml`.
     #[must_use]
     pub fn default_mapping(mut self, yaml: &str) -> Self {
-        self.default_mapping = Some(yaml.to_owned());
+        self.0.default_mapping = Some(yaml.to_owned());
         self
     }
 
     /// The integration spec (`.port/spec.yaml`).
     #[must_use]
     pub fn spec(mut self, yaml: &str) -> Self {
-        self.spec = Some(yaml.to_owned());
+        self.0.spec = Some(yaml.to_owned());
         self
     }
 
     /// Replaces the sink chosen from configuration.
     #[must_use]
     pub fn sink(mut self, sink: Arc<dyn Sink>) -> Self {
-        self.sink = Some(sink);
+        self.0.sink = Some(sink);
         self
     }
 
@@ -109,6 +102,6 @@ impl Integration {
 
     /// Starts with the given settings and returns once the server is listening.
     pub async fn start(self, settings: Settings) -> Result<RunningIntegration> {
-        crate::compose::start(self, settings).await
+        crate::compose::start(self.0, settings).await
     }
 }

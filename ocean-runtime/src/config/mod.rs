@@ -94,12 +94,7 @@ pub struct QueueSettings {
 
 impl Default for QueueSettings {
     fn default() -> Self {
-        Self {
-            backend: QueueBackend::Durable,
-            capacity: 100_000,
-            dedup_window_seconds: 72 * 3600,
-            hot_memory_mib: crate::queue::DEFAULT_HOT_MEMORY_MIB,
-        }
+        Self { backend: QueueBackend::Durable, capacity: 100_000, dedup_window_seconds: 72 * 3600, hot_memory_mib: 32 }
     }
 }
 

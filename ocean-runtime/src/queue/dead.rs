@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::QueuedEvent;
+use super::item::QueuedEvent;
 use super::record::millis;
 
 /// An event that failed for good, as the admin API shows it.

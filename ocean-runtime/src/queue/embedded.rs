@@ -14,9 +14,9 @@ use tracing::error;
 
 use super::dead::DeadLetter;
 use super::dedup::Dedup;
+use super::item::{Pushed, QueueError};
 use super::record::Record;
 use super::storage::{OnDurable, Storage};
-use super::{Pushed, QueueError};
 use crate::error::{Error, Result};
 use crate::processor::BoxFuture;
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use super::QueuedEvent;
+use super::item::QueuedEvent;
 
 #[derive(Default)]
 struct State {

@@ -3,8 +3,8 @@
 
 use super::dead::{DeadLetter, MemoryDeadLetters};
 use super::dedup::Dedup;
+use super::item::{Pushed, QueueError};
 use super::record::Record;
-use super::{Pushed, QueueError};
 use crate::processor::BoxFuture;
 
 /// Called once the event is durable, with its sequence number, before the push is answered. Backends

@@ -1,0 +1,55 @@
+//! What the queue holds and hands out, and what a push can become.
+
+use std::sync::Arc;
+
+use crate::event::WebhookEvent;
+
+/// An event waiting for processing, with the processors that accepted it at intake.
+#[derive(Debug, Clone)]
+pub(crate) struct QueuedEvent {
+    /// Position in the queue (assigned by the storage).
+    pub(crate) seq: u64,
+    pub(crate) event: Arc<WebhookEvent>,
+    /// The accepting processors, as indices into the integration's processors.
+    pub(crate) processors: Vec<usize>,
+}
+
+impl QueuedEvent {
+    pub(crate) fn new(event: WebhookEvent, processors: Vec<usize>) -> Self {
+        Self { seq: 0, event: Arc::new(event), processors }
+    }
+
+    /// The ordering group: the event's group key, or its own trace id (no ordering constraint).
+    pub(crate) fn group(&self) -> &str {
+        self.event.group_key.as_deref().unwrap_or(&self.event.trace_id)
+    }
+}
+
+/// A delivery handed to a worker; give it back with [`Queue::ack`] or [`Queue::nack`].
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    pub(crate) item: QueuedEvent,
+}
+
+/// What became of a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Held (and persisted, for durable backends).
+    Queued,
+    /// The delivery id was seen within the deduplication window: not queued again.
+    Duplicate,
+}
+
+/// Why an event could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum QueueError {
+    /// The queue holds its capacity.
+    #[error("queue full")]
+    Full,
+    /// The queue stopped accepting (shutdown).
+    #[error("queue closed")]
+    Closed,
+    /// The backend failed.
+    #[error("queue backend: {0}")]
+    Backend(String),
+}
