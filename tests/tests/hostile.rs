@@ -47,12 +47,14 @@ async fn unsigned_ten_mib_bodies_are_refused_before_parsing() {
     let before = peak_mib();
     assert_eq!(send(body.clone()).await, 401);
     let one = peak_mib() - before;
+    eprintln!("one unsigned 10 MiB body: peak +{one:.1} MiB");
     assert!(one < 64.0, "one unsigned 10 MiB body raised peak memory by {one:.1} MiB");
 
     let before = peak_mib();
     let all = futures_util::future::join_all((0..16).map(|_| send(body.clone()))).await;
     assert!(all.iter().all(|s| *s == 401), "{all:?}");
     let sixteen = peak_mib() - before;
+    eprintln!("16 concurrent: peak +{sixteen:.1} MiB");
     assert!(sixteen < 256.0, "16 concurrent unsigned 10 MiB bodies raised peak memory by {sixteen:.1} MiB");
     it.shutdown().await;
 }
