@@ -55,9 +55,9 @@ pub(crate) fn serve(
         let catalog = catalog.clone();
         App::new()
             .configure(move |cfg| {
-                for (i, (path, _)) in intake.processors.paths.iter().enumerate() {
+                for (i, p) in intake.processors.paths.iter().enumerate() {
                     cfg.service(
-                        web::resource(format!("{prefix}/integration{path}"))
+                        web::resource(format!("{prefix}/integration{}", p.path))
                             .app_data(intake.clone())
                             .app_data(web::Data::new(PathIndex(i)))
                             .route(web::post().to(crate::intake::handle)),

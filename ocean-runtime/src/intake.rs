@@ -11,11 +11,12 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tracing::{info, warn};
 
+use crate::error::AuthError;
 use crate::event::{Headers, WebhookEvent};
 use crate::metrics::Metrics;
 use crate::queue::{Pushed, Queue, QueueError, QueuedEvent};
 use crate::runtime::Lifecycle;
-use crate::wiring::Processors;
+use crate::wiring::{Processors, Running};
 
 /// What the intake of every processor path uses.
 pub(crate) struct Intake {
@@ -64,6 +65,19 @@ async fn read_body(
     Ok(body.freeze())
 }
 
+/// The outcome of a processor's verifiers, computed once per verifier set and request.
+fn verify(
+    outcomes: &mut [Option<Result<(), AuthError>>],
+    p: &Running,
+    body: &[u8],
+    headers: &Headers,
+    now: SystemTime,
+) -> Result<(), AuthError> {
+    outcomes[p.verifier_set]
+        .get_or_insert_with(|| p.verifiers.iter().try_for_each(|v| v.verify(body, headers, now)))
+        .clone()
+}
+
 pub(crate) async fn handle(
     req: HttpRequest,
     payload: web::Payload,
@@ -79,35 +93,33 @@ pub(crate) async fn handle(
             .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("5"));
         return r;
     }
+    let Some(served) = rt.processors.paths.get(index.0) else {
+        return reply(StatusCode::NOT_FOUND, json!({"status": "error", "message": "unknown path"}));
+    };
     let body = match read_body(m, &req, payload, rt.max_body_bytes).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let Some((path, processors)) = rt.processors.paths.get(index.0) else {
-        return reply(StatusCode::NOT_FOUND, json!({"status": "error", "message": "unknown path"}));
-    };
+    let (path, processors) = (&served.path, &served.processors);
     let headers =
         Headers::from_pairs(req.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?.to_owned()))));
     let now = SystemTime::now();
+    // Each set of verifiers runs at most once per request, however many processors share it.
+    let mut outcomes: Vec<Option<Result<(), AuthError>>> = vec![None; rt.processors.verifier_sets];
     // Verified over the raw bytes before anything else: when every processor of the path verifies with
     // built-in verifiers, a request none of them accepts is refused without its body being parsed, so
     // that an unauthenticated request costs little more than its own size.
-    let mut verified = vec![false; rt.processors.list.len()];
-    let all_verify = processors.iter().all(|&pi| {
-        let p = &rt.processors.list[pi];
-        !p.verifiers.is_empty() && !p.custom_auth
-    });
-    if all_verify {
+    if served.verify_first {
         let mut first_error = None;
-        for &pi in processors {
-            match rt.processors.list[pi].verifiers.iter().try_for_each(|v| v.verify(&body, &headers, now)) {
-                Ok(()) => verified[pi] = true,
+        let passed =
+            processors.iter().any(|&pi| match verify(&mut outcomes, &rt.processors.list[pi], &body, &headers, now) {
+                Ok(()) => true,
                 Err(e) => {
                     first_error.get_or_insert(e);
+                    false
                 }
-            }
-        }
-        if !verified.iter().any(|v| *v) {
+            });
+        if !passed {
             let e = first_error.map_or_else(|| "no verifier accepted the request".to_owned(), |e| e.to_string());
             warn!(path = %path, error = %e, "authentication failed");
             return reject(m, "unauthenticated", StatusCode::UNAUTHORIZED, e);
@@ -132,11 +144,9 @@ pub(crate) async fn handle(
     }
     for &pi in &accepted {
         let p = &rt.processors.list[pi];
-        for v in p.verifiers.iter().filter(|_| !verified[pi]) {
-            if let Err(e) = v.verify(&event.body, &event.headers, now) {
-                warn!(processor = %p.name, trace_id = %event.trace_id, error = %e, "authentication failed");
-                return reject(m, "unauthenticated", StatusCode::UNAUTHORIZED, e.to_string());
-            }
+        if let Err(e) = verify(&mut outcomes, p, &event.body, &event.headers, now) {
+            warn!(processor = %p.name, trace_id = %event.trace_id, error = %e, "authentication failed");
+            return reject(m, "unauthenticated", StatusCode::UNAUTHORIZED, e.to_string());
         }
         if p.custom_auth {
             if let Err(e) = p.processor.authenticate(&event).await {

@@ -39,16 +39,29 @@ pub(crate) struct Running {
     pub(crate) path: String,
     pub(crate) processor: Arc<dyn DynProcessor>,
     pub(crate) verifiers: Vec<Verifier>,
+    /// Processors with the same verifiers share a set: a request is verified once per set.
+    pub(crate) verifier_set: usize,
     pub(crate) custom_auth: bool,
     pub(crate) unauthenticated: bool,
     pub(crate) group_by: Option<Program>,
     pub(crate) dedup: crate::delivery::DeliveryId,
 }
 
-/// Every processor of the integration, and the processors of each path in registration order.
+/// A processor path and the processors it serves, in registration order.
+pub(crate) struct PathProcessors {
+    pub(crate) path: String,
+    pub(crate) processors: Vec<usize>,
+    /// Every processor of the path verifies with built-in verifiers only: a request none of them accepts
+    /// is refused before its body is parsed.
+    pub(crate) verify_first: bool,
+}
+
+/// Every processor of the integration, and the processors of each path.
 pub(crate) struct Processors {
     pub(crate) list: Vec<Running>,
-    pub(crate) paths: Vec<(String, Vec<usize>)>,
+    pub(crate) paths: Vec<PathProcessors>,
+    /// How many distinct verifier sets the processors have.
+    pub(crate) verifier_sets: usize,
 }
 
 impl Processors {
@@ -69,23 +82,43 @@ impl Processors {
     /// Builds every processor with the integration's context; a missing secret stops start-up.
     pub(crate) fn build(specs: &[Processor], ctx: &Context) -> Result<Self> {
         let mut list: Vec<Running> = Vec::new();
-        let mut paths: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut paths: Vec<PathProcessors> = Vec::new();
+        let mut verifier_sets = 0;
         for spec in specs {
-            let running = build_one(spec, ctx)?;
+            let mut running = build_one(spec, ctx)?;
             if list.iter().any(|r| r.id == running.id) {
                 return Err(Error::Registration(format!(
                     "two processors are named `{}` on `{}`; give one another name",
                     spec.name, spec.path
                 )));
             }
+            let same = |r: &&Running| {
+                r.verifiers.len() == running.verifiers.len()
+                    && r.verifiers.iter().zip(&running.verifiers).all(|(a, b)| a.same_as(b))
+            };
+            running.verifier_set = match list.iter().find(same) {
+                Some(r) => r.verifier_set,
+                None => {
+                    verifier_sets += 1;
+                    verifier_sets - 1
+                }
+            };
+            let verifies = !running.verifiers.is_empty() && !running.custom_auth;
             let index = list.len();
             list.push(running);
-            match paths.iter_mut().find(|(p, _)| *p == spec.path) {
-                Some((_, v)) => v.push(index),
-                None => paths.push((spec.path.clone(), vec![index])),
+            match paths.iter_mut().find(|p| p.path == spec.path) {
+                Some(p) => {
+                    p.processors.push(index);
+                    p.verify_first &= verifies;
+                }
+                None => paths.push(PathProcessors {
+                    path: spec.path.clone(),
+                    processors: vec![index],
+                    verify_first: verifies,
+                }),
             }
         }
-        Ok(Self { list, paths })
+        Ok(Self { list, paths, verifier_sets })
     }
 }
 
@@ -146,6 +179,7 @@ fn build_one(spec: &Processor, ctx: &Context) -> Result<Running> {
         path: spec.path.clone(),
         processor,
         verifiers,
+        verifier_set: 0,
         custom_auth,
         unauthenticated,
         group_by,

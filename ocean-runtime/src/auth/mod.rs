@@ -57,7 +57,7 @@ pub enum Scheme {
 }
 
 /// A verifier's configuration, built by the functions of this module.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Auth {
     pub(crate) scheme: Scheme,
     pub(crate) secret_key: Option<String>,
@@ -270,6 +270,11 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
+    /// Whether two verifiers check the same way with the same secrets (so one outcome serves both).
+    pub(crate) fn same_as(&self, other: &Verifier) -> bool {
+        self.auth == other.auth && self.keys == other.keys
+    }
+
     /// The headers this verifier reads (lower-cased).
     pub fn headers(&self) -> Vec<&str> {
         let a = &self.auth;
