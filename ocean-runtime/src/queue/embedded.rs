@@ -18,6 +18,7 @@ use super::item::{Pushed, QueueError};
 use super::record::Record;
 use super::storage::{OnDurable, Storage};
 use crate::error::{Error, Result};
+use crate::event::WebhookEvent;
 use crate::processor::BoxFuture;
 
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
@@ -192,11 +193,14 @@ fn writer(db: &Database, rx: &std::sync::mpsc::Receiver<Op>, mut next_seq: u64, 
 impl Storage for Embedded {
     fn persist(
         &self,
-        record: Record,
+        event: &WebhookEvent,
+        processors: &[&str],
         delivery: Option<String>,
         on_durable: OnDurable,
     ) -> BoxFuture<'_, Result<Pushed, QueueError>> {
+        let bytes = Record::of(event, processors).encode();
         Box::pin(async move {
+            let bytes = bytes.map_err(QueueError::Backend)?;
             let dedup = match &delivery {
                 Some(key) => match self.dedup.reserve(key) {
                     Some(exp) => Some((key.clone(), exp)),
@@ -204,7 +208,6 @@ impl Storage for Embedded {
                 },
                 None => None,
             };
-            let bytes = record.encode().map_err(QueueError::Backend)?;
             let (reply, wait) = oneshot::channel();
             let outcome = if self.send(Op::Insert { bytes, dedup, on_durable, reply }) {
                 wait.await.unwrap_or_else(|_| Err("queue writer stopped".into()))

@@ -53,3 +53,27 @@ pub(crate) enum QueueError {
     #[error("queue backend: {0}")]
     Backend(String),
 }
+
+/// What memory keeps of a persisted event: enough to order it, not its body, headers or payload.
+pub(super) fn skeleton(
+    trace_id: &str,
+    path: &str,
+    received_at: std::time::SystemTime,
+    group_key: &Option<String>,
+) -> WebhookEvent {
+    WebhookEvent {
+        trace_id: trace_id.to_owned(),
+        body: Default::default(),
+        payload: serde_json::Value::Null,
+        headers: Default::default(),
+        received_at,
+        group_key: group_key.clone(),
+        path: path.to_owned(),
+        path_params: Default::default(),
+    }
+}
+
+/// The skeleton of an event held in memory.
+pub(super) fn skeleton_of(e: &WebhookEvent) -> WebhookEvent {
+    skeleton(&e.trace_id, &e.path, e.received_at, &e.group_key)
+}

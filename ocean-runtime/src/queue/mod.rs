@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) use dead::DeadLetter;
+use item::skeleton_of;
 pub(crate) use item::{Delivery, Pushed, QueueError, QueuedEvent};
 use record::Record;
 use scheduler::Scheduler;
@@ -28,21 +29,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{QueueBackend, QueueSettings};
 use crate::error::Result;
-use crate::event::{Headers, WebhookEvent};
-
-/// What memory keeps of a persisted event: enough to order it, not its body, headers or payload.
-fn skeleton(e: &WebhookEvent) -> WebhookEvent {
-    WebhookEvent {
-        trace_id: e.trace_id.clone(),
-        body: Default::default(),
-        payload: serde_json::Value::Null,
-        headers: Headers::default(),
-        received_at: e.received_at,
-        group_key: e.group_key.clone(),
-        path: e.path.clone(),
-        path_params: Default::default(),
-    }
-}
+use crate::event::WebhookEvent;
 
 /// The budget of events kept whole in memory (body and parsed payload), by estimated size.
 struct Hot {
@@ -109,23 +96,21 @@ impl Queue {
         Ok(q)
     }
 
+    /// Puts a stored event back in its group; its body stays on disk until a worker takes it.
     fn restore(&self, seq: u64, record: Record) {
-        let names = record.processors.clone();
-        let known: Vec<usize> = names.iter().filter_map(|n| self.names.iter().position(|m| m == n)).collect();
-        let event = record.into_event();
-        let mut item = QueuedEvent::new(skeleton(&event), known.clone());
-        item.seq = seq;
-        if known.len() < names.len() {
-            let missing: Vec<String> = names.iter().filter(|n| !self.names.contains(n)).cloned().collect();
-            warn!(trace_id = %event.trace_id, ?missing, "queued event names processors that no longer exist");
+        let known: Vec<usize> =
+            record.processors.iter().filter_map(|n| self.names.iter().position(|m| m == n)).collect();
+        if known.len() < record.processors.len() {
+            let missing: Vec<String> = record.processors.iter().filter(|n| !self.names.contains(n)).cloned().collect();
+            warn!(trace_id = %record.trace_id, ?missing, "queued event names processors that no longer exist");
             if known.is_empty() {
-                let whole = QueuedEvent { event: Arc::new(event), ..item };
+                let whole = QueuedEvent { seq, event: Arc::new(record.into_event()), processors: known };
                 self.dead_letter(&whole, missing, "no such processor in this build".into(), 0);
                 self.storage.remove(seq);
                 return;
             }
         }
-        self.scheduler.push(item);
+        self.scheduler.push(QueuedEvent { seq, event: Arc::new(record.skeleton()), processors: known });
     }
 
     /// Adds an event; returns once it is held (persisted, for durable backends). With a delivery key, a
@@ -139,28 +124,28 @@ impl Queue {
         if self.scheduler.len() + pending >= self.capacity {
             return Err(QueueError::Full);
         }
-        let names = item.processors.iter().filter_map(|i| self.names.get(*i).cloned()).collect();
-        let record = Record::of(&item.event, names);
+        let names: Vec<&str> = item.processors.iter().filter_map(|i| self.names.get(*i).map(String::as_str)).collect();
         // What the scheduler holds: a volatile store keeps the body (not the parsed payload, several times
-        // its size); a durable one keeps the whole event within the budget, a skeleton beyond it.
+        // its size); a durable one keeps the whole event within the budget, a skeleton beyond it. `source`
+        // is the event as received, for the storage to encode.
         let cost = Hot::cost(&item.event);
-        let whole = if !self.storage.durable() {
+        let (source, whole) = if !self.storage.durable() {
             if !item.event.payload.is_null() && !item.event.body.is_empty() {
                 Arc::make_mut(&mut item.event).payload = serde_json::Value::Null;
             }
-            false
+            (item.event.clone(), false)
         } else if !item.event.body.is_empty() && self.hot.try_reserve(cost) {
-            true
+            (item.event.clone(), true)
         } else {
-            item.event = Arc::new(skeleton(&item.event));
-            false
+            let skeleton = Arc::new(skeleton_of(&item.event));
+            (std::mem::replace(&mut item.event, skeleton), false)
         };
         let scheduler = self.scheduler.clone();
         let on_durable = Box::new(move |seq| {
             item.seq = seq;
             scheduler.push(item);
         });
-        let outcome = self.storage.persist(record, delivery, on_durable).await;
+        let outcome = self.storage.persist(&source, &names, delivery, on_durable).await;
         if whole && !matches!(outcome, Ok(Pushed::Queued)) {
             self.hot.release(cost);
         }
@@ -193,7 +178,7 @@ impl Queue {
     pub(crate) fn nack(&self, mut delivery: Delivery) {
         if self.storage.durable() {
             // Back to a skeleton: the next delivery reads the event from disk, and the budget stays exact.
-            delivery.item.event = Arc::new(skeleton(&delivery.item.event));
+            delivery.item.event = Arc::new(skeleton_of(&delivery.item.event));
         }
         self.scheduler.requeue(delivery.item);
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use actix_web::web::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::item::skeleton;
 use crate::event::{Headers, WebhookEvent};
 
 const MAGIC: &[u8; 2] = b"O1";
@@ -33,7 +34,7 @@ pub(crate) fn millis(t: std::time::SystemTime) -> u64 {
 
 impl Record {
     /// The record of an event accepted by the named processors. The body is shared, not copied.
-    pub(crate) fn of(e: &WebhookEvent, processors: Vec<String>) -> Self {
+    pub(crate) fn of(e: &WebhookEvent, processors: &[&str]) -> Self {
         Self {
             trace_id: e.trace_id.clone(),
             path: e.path.clone(),
@@ -42,8 +43,13 @@ impl Record {
             received_at_ms: millis(e.received_at),
             group_key: e.group_key.clone(),
             path_params: e.path_params.clone(),
-            processors,
+            processors: processors.iter().map(|p| (*p).to_owned()).collect(),
         }
+    }
+
+    /// What memory keeps of the event while it waits on disk: enough to order it.
+    pub(crate) fn skeleton(&self) -> WebhookEvent {
+        skeleton(&self.trace_id, &self.path, UNIX_EPOCH + Duration::from_millis(self.received_at_ms), &self.group_key)
     }
 
     /// The event again, its body parsed.
@@ -89,7 +95,7 @@ mod tests {
     fn a_record_survives_its_codec_and_a_cut_one_is_refused() {
         let mut e = WebhookEvent::from_json("/webhook", serde_json::json!({"a": "\"quoted\""}));
         e.group_key = Some("g".into());
-        let r = Record::of(&e, vec!["/webhook#p".into()]);
+        let r = Record::of(&e, &["/webhook#p"]);
         let bytes = r.encode().unwrap();
         let back = Record::decode(&bytes).unwrap();
         assert_eq!(back.body, e.body);

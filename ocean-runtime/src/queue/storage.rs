@@ -5,6 +5,7 @@ use super::dead::{DeadLetter, MemoryDeadLetters};
 use super::dedup::Dedup;
 use super::item::{Pushed, QueueError};
 use super::record::Record;
+use crate::event::WebhookEvent;
 use crate::processor::BoxFuture;
 
 /// Called once the event is durable, with its sequence number, before the push is answered. Backends
@@ -13,11 +14,12 @@ pub(crate) type OnDurable = Box<dyn FnOnce(u64) + Send>;
 
 /// A queue backend's storage.
 pub(crate) trait Storage: Send + Sync + 'static {
-    /// Persists an event, and its delivery id when given: a delivery id seen within the window is
-    /// answered [`Pushed::Duplicate`] atomically, and nothing is stored.
+    /// Persists an event accepted by the named processors, and its delivery id when given: a delivery
+    /// id seen within the window is answered [`Pushed::Duplicate`] atomically, and nothing is stored.
     fn persist(
         &self,
-        record: Record,
+        event: &WebhookEvent,
+        processors: &[&str],
         delivery: Option<String>,
         on_durable: OnDurable,
     ) -> BoxFuture<'_, Result<Pushed, QueueError>>;
@@ -51,7 +53,8 @@ impl Volatile {
 impl Storage for Volatile {
     fn persist(
         &self,
-        _record: Record,
+        _event: &WebhookEvent,
+        _processors: &[&str],
         delivery: Option<String>,
         on_durable: OnDurable,
     ) -> BoxFuture<'_, Result<Pushed, QueueError>> {
