@@ -75,22 +75,29 @@ pub(crate) enum Outcome<T, E> {
 }
 
 /// Runs `op` (given the 0-based attempt number) until it succeeds, fails permanently, exhausts the
-/// schedule's attempts or `cancel` fires. `on_retry` sees each error that is retried, with the delay.
+/// schedule's attempts or `cancel`, when given, fires. `on_retry` sees each error that is retried, with
+/// the delay.
 pub(crate) async fn run<T, E, Fut>(
     backoff: &Backoff,
-    cancel: &CancellationToken,
+    cancel: Option<&CancellationToken>,
     mut op: impl FnMut(u32) -> Fut,
     mut on_retry: impl FnMut(&E, u32, Duration),
 ) -> Outcome<T, E>
 where
     Fut: Future<Output = Attempt<T, E>>,
 {
+    let cancelled = || async {
+        match cancel {
+            Some(c) => c.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
     let mut attempt = 0u32;
     let mut retry = 0u32;
     loop {
         let result = tokio::select! {
             r = op(attempt) => r,
-            _ = cancel.cancelled() => return Outcome::Cancelled,
+            _ = cancelled() => return Outcome::Cancelled,
         };
         attempt += 1;
         let last = backoff.attempts.is_some_and(|n| attempt >= n);
@@ -110,7 +117,7 @@ where
         on_retry(&error, attempt, delay);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = cancel.cancelled() => return Outcome::Cancelled,
+            _ = cancelled() => return Outcome::Cancelled,
         }
     }
 }
@@ -140,11 +147,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_loop_stops_at_the_attempts_on_failure_and_on_cancel() {
-        let never = CancellationToken::new();
         let mut retried = 0;
         let out = run(
             &FAST,
-            &never,
+            None,
             |_| async { Attempt::<(), _>::Retry { error: "busy", after: None } },
             |_, _, _| retried += 1,
         )
@@ -153,7 +159,7 @@ mod tests {
         assert_eq!(retried, 2);
         let out = run(
             &FAST,
-            &never,
+            None,
             |n| async move { if n < 2 { Attempt::Again("x") } else { Attempt::Done(n) } },
             |_, _, _| {},
         )
@@ -162,9 +168,13 @@ mod tests {
         let cancelled = CancellationToken::new();
         cancelled.cancel();
         let forever = Backoff { attempts: None, ..FAST };
-        let out =
-            run(&forever, &cancelled, |_| async { Attempt::<(), _>::Retry { error: "x", after: None } }, |_, _, _| {})
-                .await;
+        let out = run(
+            &forever,
+            Some(&cancelled),
+            |_| async { Attempt::<(), _>::Retry { error: "x", after: None } },
+            |_, _, _| {},
+        )
+        .await;
         assert!(matches!(out, Outcome::Cancelled));
     }
 }

@@ -130,7 +130,7 @@ const SINK_BACKOFF: Backoff = Backoff {
 async fn apply(rt: &Runtime, changes: &Changes) -> bool {
     let outcome = retry::run(
         &SINK_BACKOFF,
-        &rt.lifecycle.hard_stop,
+        Some(&rt.lifecycle.hard_stop),
         move |_| async move {
             match rt.sink.apply(changes).await {
                 Ok(()) => Attempt::Done(()),
@@ -160,10 +160,9 @@ async fn run_pair(
         proc.before_processing(ev).await;
         let backoff = proc.retry_policy().backoff();
         // Cancellation at shutdown is handled around the loop, so that `cancel()` is called.
-        let never = tokio_util::sync::CancellationToken::new();
         let attempts = retry::run(
             &backoff,
-            &never,
+            None,
             move |_| async move {
                 match proc.handle_event(ev, resource).await {
                     Ok(r) => Attempt::Done(r),

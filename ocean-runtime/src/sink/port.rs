@@ -144,7 +144,6 @@ impl PortSink {
         body: Option<&Value>,
     ) -> std::result::Result<(StatusCode, Value), SinkError> {
         let refresh = std::sync::atomic::AtomicBool::new(false);
-        let never = tokio_util::sync::CancellationToken::new();
         let attempt = |_| {
             let (method, refresh) = (method.clone(), &refresh);
             async move {
@@ -176,7 +175,7 @@ impl PortSink {
             }
         };
         let log = |e: &String, attempt, delay| warn!(error = %e, path, attempt, ?delay, "Port call failed; retrying");
-        match retry::run(&PORT_BACKOFF, &never, attempt, log).await {
+        match retry::run(&PORT_BACKOFF, None, attempt, log).await {
             Outcome::Done(r) => Ok(r),
             Outcome::Failed { error, .. } => Err(SinkError(error)),
             Outcome::Cancelled => Err(SinkError("cancelled".into())),
