@@ -73,6 +73,7 @@ pub mod sink;
 pub mod testing;
 mod wiring;
 mod worker;
+mod writer;
 
 pub use actix_web;
 pub use context::Context;

@@ -20,6 +20,7 @@ use super::storage::{OnDurable, Storage};
 use crate::error::{Error, Result};
 use crate::event::WebhookEvent;
 use crate::processor::BoxFuture;
+use crate::writer::Writer;
 
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
 const DEDUP: TableDefinition<'_, &str, u64> = TableDefinition::new("dedup");
@@ -40,13 +41,13 @@ enum Op {
     Dead(DeadLetter),
 }
 
-/// The durable store in `{state_dir}/queue.redb`.
+/// The durable store in `{state_dir}/queue.redb`. Dropping it waits for its writer, so that the file
+/// can be opened again at once.
 pub(crate) struct Embedded {
     db: Arc<Database>,
-    tx: std::sync::Mutex<Option<std::sync::mpsc::Sender<Op>>>,
+    writer: Writer<Op>,
     dedup: Dedup,
     path: PathBuf,
-    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -96,22 +97,17 @@ impl Embedded {
         txn.commit().map_err(|e| storage(path, e))?;
         let next_seq = restored.last().map_or(1, |(s, _)| s + 1);
         let db = Arc::new(db);
-        let (tx, rx) = std::sync::mpsc::channel();
         let (writer_db, writer_path) = (db.clone(), path.to_owned());
-        let writer = std::thread::Builder::new()
-            .name("ocean-queue-writer".into())
-            .spawn(move || writer(&writer_db, &rx, next_seq, next_dead, &writer_path))
-            .map_err(Error::Io)?;
-        let store =
-            Self { db, tx: std::sync::Mutex::new(Some(tx)), dedup, path: path.to_owned(), writer: Some(writer) };
+        let (mut next_seq, mut next_dead) = (next_seq, next_dead);
+        let writer = Writer::spawn("ocean-queue-writer", 4096, move |batch| {
+            write_batch(&writer_db, batch, &mut next_seq, &mut next_dead, &writer_path)
+        })?;
+        let store = Self { db, writer, dedup, path: path.to_owned() };
         Ok((store, restored))
     }
 
     fn send(&self, op: Op) -> bool {
-        match &*self.tx.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(tx) => tx.send(op).is_ok(),
-            None => false,
-        }
+        self.writer.send(op)
     }
 
     fn with_write<T>(&self, f: impl FnOnce(&redb::WriteTransaction) -> std::result::Result<T, String>) -> Option<T> {
@@ -125,67 +121,57 @@ impl Embedded {
     }
 }
 
-/// The writer thread: one transaction, one fsync, per batch of pending operations. Inserts are answered
-/// in commit order.
-fn writer(db: &Database, rx: &std::sync::mpsc::Receiver<Op>, mut next_seq: u64, mut next_dead: u64, path: &Path) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < 4096 {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
-        }
-        let mut seqs = Vec::new();
-        let result = (|| -> std::result::Result<(), String> {
-            let txn = db.begin_write().map_err(|e| e.to_string())?;
-            {
-                let mut events = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
-                let mut dedup = txn.open_table(DEDUP).map_err(|e| e.to_string())?;
-                let mut dead = txn.open_table(DEAD).map_err(|e| e.to_string())?;
-                let mut seq = next_seq;
-                let mut dead_id = next_dead;
-                for op in &batch {
-                    match op {
-                        Op::Insert { bytes, dedup: key, .. } => {
-                            events.insert(seq, bytes.as_slice()).map_err(|e| e.to_string())?;
-                            if let Some((k, exp)) = key {
-                                dedup.insert(k.as_str(), *exp).map_err(|e| e.to_string())?;
-                            }
-                            seqs.push(seq);
-                            seq += 1;
+/// One batch of the writer thread: one transaction, one fsync. Inserts are answered in commit order.
+fn write_batch(db: &Database, batch: Vec<Op>, next_seq: &mut u64, next_dead: &mut u64, path: &Path) {
+    let mut seqs = Vec::new();
+    let result = (|| -> std::result::Result<(), String> {
+        let txn = db.begin_write().map_err(|e| e.to_string())?;
+        {
+            let mut events = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
+            let mut dedup = txn.open_table(DEDUP).map_err(|e| e.to_string())?;
+            let mut dead = txn.open_table(DEAD).map_err(|e| e.to_string())?;
+            let mut seq = *next_seq;
+            let mut dead_id = *next_dead;
+            for op in &batch {
+                match op {
+                    Op::Insert { bytes, dedup: key, .. } => {
+                        events.insert(seq, bytes.as_slice()).map_err(|e| e.to_string())?;
+                        if let Some((k, exp)) = key {
+                            dedup.insert(k.as_str(), *exp).map_err(|e| e.to_string())?;
                         }
-                        Op::Delete(s) => {
-                            events.remove(*s).map_err(|e| e.to_string())?;
-                        }
-                        Op::Dead(d) => {
-                            let d = DeadLetter { id: dead_id, ..d.clone() };
-                            dead_id += 1;
-                            let bytes = serde_json::to_vec(&d).map_err(|e| e.to_string())?;
-                            dead.insert(d.id, bytes.as_slice()).map_err(|e| e.to_string())?;
-                        }
+                        seqs.push(seq);
+                        seq += 1;
+                    }
+                    Op::Delete(s) => {
+                        events.remove(*s).map_err(|e| e.to_string())?;
+                    }
+                    Op::Dead(d) => {
+                        let d = DeadLetter { id: dead_id, ..d.clone() };
+                        dead_id += 1;
+                        let bytes = serde_json::to_vec(&d).map_err(|e| e.to_string())?;
+                        dead.insert(d.id, bytes.as_slice()).map_err(|e| e.to_string())?;
                     }
                 }
-                next_seq = seq;
-                next_dead = dead_id;
             }
-            txn.commit().map_err(|e| e.to_string())
-        })();
-        if let Err(e) = &result {
-            error!(file = %path.display(), error = %e, "queue write failed; the events of this batch were not acknowledged");
+            *next_seq = seq;
+            *next_dead = dead_id;
         }
-        let mut seqs = seqs.into_iter();
-        for op in batch {
-            if let Op::Insert { on_durable, reply, .. } = op {
-                let r = match &result {
-                    Ok(()) => {
-                        on_durable(seqs.next().unwrap_or_default());
-                        Ok(())
-                    }
-                    Err(e) => Err(e.clone()),
-                };
-                let _ = reply.send(r);
-            }
+        txn.commit().map_err(|e| e.to_string())
+    })();
+    if let Err(e) = &result {
+        error!(file = %path.display(), error = %e, "queue write failed; the events of this batch were not acknowledged");
+    }
+    let mut seqs = seqs.into_iter();
+    for op in batch {
+        if let Op::Insert { on_durable, reply, .. } = op {
+            let r = match &result {
+                Ok(()) => {
+                    on_durable(seqs.next().unwrap_or_default());
+                    Ok(())
+                }
+                Err(e) => Err(e.clone()),
+            };
+            let _ = reply.send(r);
         }
     }
 }
@@ -269,16 +255,5 @@ impl Storage for Embedded {
             Ok(removed.and_then(|v| serde_json::from_slice(v.value()).ok()))
         })
         .flatten()
-    }
-}
-
-impl Drop for Embedded {
-    fn drop(&mut self) {
-        // Dropping the sender ends the writer thread once it has written what is pending; waiting for it
-        // closes the file, which a new queue may then open.
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! The embedded local catalog: entities with Port's semantics in a redb file under the state directory.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde_json::{Map, Value};
@@ -10,6 +10,7 @@ use super::{Sink, SinkError};
 use crate::error::{Error, Result};
 use crate::mapping::{Changes, Entity};
 use crate::processor::BoxFuture;
+use crate::writer::Writer;
 
 const ENTITIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entities");
 const SEP: char = '\u{1f}';
@@ -28,19 +29,7 @@ pub struct LocalCatalog {
 
 struct Inner {
     db: Arc<Database>,
-    tx: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
-    writer: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // The writer ends once the channel closes, after what is pending; waiting for it releases the
-        // file, which may then be opened again at once.
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
-        }
-    }
+    writer: Writer<Job>,
 }
 
 type Job = (Changes, tokio::sync::oneshot::Sender<Result<()>>);
@@ -78,13 +67,9 @@ impl LocalCatalog {
         txn.open_table(ENTITIES).map_err(storage)?;
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let writer_db = db.clone();
-        let writer = std::thread::Builder::new()
-            .name("ocean-catalog-writer".into())
-            .spawn(move || writer(&writer_db, &rx))
-            .map_err(Error::Io)?;
-        Ok(Self { inner: Arc::new(Inner { db, tx: Mutex::new(Some(tx)), writer: Some(writer) }) })
+        let writer = Writer::spawn("ocean-catalog-writer", 1024, move |batch| write_batch(&writer_db, batch))?;
+        Ok(Self { inner: Arc::new(Inner { db, writer }) })
     }
 
     /// Every entity of a blueprint, ordered by identifier.
@@ -130,33 +115,24 @@ impl LocalCatalog {
     }
 }
 
-/// The writer thread: the changes of every event pending at the moment share one transaction and one
-/// fsync (group commit); each event is answered once its changes are durable.
-fn writer(db: &Database, rx: &std::sync::mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < 1024 {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// One batch of the writer thread: the changes of every event pending at the moment share one
+/// transaction and one fsync (group commit); each event is answered once its changes are durable.
+fn write_batch(db: &Database, batch: Vec<Job>) {
+    let result = (|| -> Result<()> {
+        let txn = db.begin_write().map_err(storage)?;
+        {
+            let mut table = txn.open_table(ENTITIES).map_err(storage)?;
+            for (changes, _) in &batch {
+                write(&mut table, changes)?;
             }
         }
-        let result = (|| -> Result<()> {
-            let txn = db.begin_write().map_err(storage)?;
-            {
-                let mut table = txn.open_table(ENTITIES).map_err(storage)?;
-                for (changes, _) in &batch {
-                    write(&mut table, changes)?;
-                }
-            }
-            txn.commit().map_err(storage)
-        })();
-        for (_, reply) in batch {
-            let _ = reply.send(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(Error::Storage(e.to_string())),
-            });
-        }
+        txn.commit().map_err(storage)
+    })();
+    for (_, reply) in batch {
+        let _ = reply.send(match &result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::Storage(e.to_string())),
+        });
     }
 }
 
@@ -213,10 +189,7 @@ fn to_doc(e: &Entity, id: &str, existing: Option<Value>) -> Value {
 impl Sink for LocalCatalog {
     fn apply<'a>(&'a self, changes: &'a Changes) -> BoxFuture<'a, Result<(), SinkError>> {
         let (reply, done) = tokio::sync::oneshot::channel();
-        let sent = match &*self.inner.tx.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(tx) => tx.send((changes.clone(), reply)).is_ok(),
-            None => false,
-        };
+        let sent = self.inner.writer.send((changes.clone(), reply));
         Box::pin(async move {
             if !sent {
                 return Err(SinkError("the catalog writer stopped".into()));
