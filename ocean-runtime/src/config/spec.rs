@@ -86,26 +86,16 @@ impl IntegrationSpec {
     }
 }
 
-/// A secret may be several, for rotation: a JSON array of strings (from the environment) or a YAML list
-/// (from `config.yaml`).
-fn secrets(v: &Value) -> Option<Value> {
-    let list = match v {
-        Value::String(s) if s.trim_start().starts_with('[') => serde_json::from_str(s).ok()?,
-        Value::Array(_) => v.clone(),
-        _ => return None,
-    };
-    match &list {
-        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_string) => Some(list),
-        _ => None,
-    }
-}
-
+/// A secret may be several, for rotation: a YAML list of strings in `config.yaml` is kept as a list (the
+/// verifier reads it, as it reads a JSON array given in one environment variable).
 fn coerce(kind: &str, sensitive: bool, v: Value) -> std::result::Result<Value, String> {
-    if sensitive
+    if let Value::Array(items) = &v
+        && sensitive
         && kind == "string"
-        && let Some(list) = secrets(&v)
+        && !items.is_empty()
+        && items.iter().all(Value::is_string)
     {
-        return Ok(list);
+        return Ok(v);
     }
     match (kind, v) {
         ("string" | "url", Value::String(s)) => Ok(Value::String(s)),
