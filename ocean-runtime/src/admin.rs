@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::metrics::{Metrics, QUEUE_DEPTH};
+use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::runtime::Lifecycle;
 use crate::sink::{LocalCatalog, Sink};
@@ -55,7 +55,7 @@ async fn ready(rt: State) -> HttpResponse {
 
 async fn metrics_text(rt: State) -> HttpResponse {
     for (path, depth) in rt.queue.depth_by_path() {
-        rt.metrics.gauge(QUEUE_DEPTH, &[("path", path)]).set(depth as f64);
+        rt.metrics.queue_depth(path).set(depth as f64);
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(rt.metrics.render())
 }

@@ -73,21 +73,14 @@ impl Metrics {
         }
     }
 
-    /// A counter with labels (registered on first use, shared afterwards).
-    pub(crate) fn counter(&self, name: &'static str, labels: &[(&'static str, String)]) -> Counter {
-        let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(*k, v.clone())).collect();
-        self.recorder.register_counter(&Key::from_parts(name, labels), &METADATA)
-    }
-
-    /// A gauge with labels.
-    pub(crate) fn gauge(&self, name: &'static str, labels: &[(&'static str, String)]) -> Gauge {
-        let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(*k, v.clone())).collect();
-        self.recorder.register_gauge(&Key::from_parts(name, labels), &METADATA)
-    }
-
-    /// Requests rejected at intake, by reason.
+    /// Requests rejected at intake, by reason (registered on first use, shared afterwards).
     pub(crate) fn rejected(&self, reason: &'static str) -> Counter {
-        self.counter(REJECTED, &[("reason", reason.to_owned())])
+        self.recorder.register_counter(&Key::from_parts(REJECTED, vec![Label::new("reason", reason)]), &METADATA)
+    }
+
+    /// Events held by the queue on one path.
+    pub(crate) fn queue_depth(&self, path: String) -> Gauge {
+        self.recorder.register_gauge(&Key::from_parts(QUEUE_DEPTH, vec![Label::new("path", path)]), &METADATA)
     }
 
     /// The Prometheus text exposition.
