@@ -50,7 +50,7 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     std::fs::create_dir_all(&settings.state_dir)
         .map_err(|e| Error::Config(format!("OCEAN__STATE_DIR `{}`: {e}", settings.state_dir.display())))?;
     let kind = settings.integration.kind.clone().unwrap_or_else(|| it.name.clone());
-    let chosen = choose_sink(&settings, it.sink.clone(), mapping, &kind, &identifier).await?;
+    let chosen = choose_sink(&settings, it.sink, mapping, &kind, &identifier).await?;
     let queue = Arc::new(Queue::open(&settings.queue, &settings.state_dir, processors.ids())?);
     let lifecycle = Arc::new(Lifecycle::default());
     let metrics = Arc::new(Metrics::new());
@@ -79,9 +79,9 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     for _ in 0..settings.event_workers_count.max(1) {
         workers.spawn(crate::worker::run(rt.clone(), raw.clone()));
     }
-    let server = crate::http::serve(&settings, &rt, &raw, chosen.catalog.clone(), it.routes.clone())?;
+    let server = crate::http::serve(&settings, &rt, &raw, chosen.catalog.clone(), it.routes)?;
     info!(addr = %server.addr, processors = processors.list.len(), "listening");
-    for hook in it.on_start.clone() {
+    for hook in it.on_start {
         let ctx = context.clone();
         tokio::spawn(crate::raw::scope(raw.clone(), async move {
             if let Err(e) = (hook.run)(ctx).await {
