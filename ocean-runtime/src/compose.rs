@@ -34,6 +34,7 @@ pub(crate) struct Parts {
 
 pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegration> {
     crate::install_crypto_provider();
+    settings.validate()?;
     let spec = match &it.spec {
         Some(s) => IntegrationSpec::parse(".port/spec.yaml", s)?,
         None => IntegrationSpec::default(),

@@ -93,7 +93,10 @@ pub enum AuthError {
 }
 
 /// An error that stops start-up or a command: configuration, mapping, binding.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` form is its message, so that `fn main() -> ocean::Result<()>` prints
+/// `Error: configuration: ...` rather than the variant's structure.
+#[derive(thiserror::Error)]
 pub enum Error {
     /// A setting is missing or invalid.
     #[error("configuration: {0}")]
@@ -113,6 +116,12 @@ pub enum Error {
     /// Any other error, with context.
     #[error("{0}")]
     Other(String),
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl Error {

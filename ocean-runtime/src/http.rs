@@ -32,12 +32,14 @@ pub(crate) fn serve(
     routes: Vec<Route>,
 ) -> Result<Server> {
     let prefix = settings.path_prefix.trim_end_matches('/').to_owned();
+    let workers = settings.http.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let intake = web::Data::new(Intake {
         processors: rt.processors.clone(),
         queue: rt.queue.clone(),
         lifecycle: rt.lifecycle.clone(),
         metrics: rt.metrics.clone(),
         max_body_bytes: settings.http.max_body_bytes,
+        body_timeout: std::time::Duration::from_secs(settings.http.body_timeout_seconds),
     });
     let health = web::Data::new(Health {
         queue: rt.queue.clone(),
@@ -84,7 +86,12 @@ pub(crate) fn serve(
     })
     .disable_signals()
     .shutdown_timeout(1)
-    .workers(settings.http.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())))
+    // After an answer that closes the connection (a body too large or too slow), actix-web would go on
+    // reading the rest of the request for up to this long, without looking at the clock while data keeps
+    // coming: a client sending fast is read to its end. Zero closes at once, after the answer is written.
+    .client_disconnect_timeout(std::time::Duration::ZERO)
+    .workers(workers)
+    .max_connections(settings.http.max_connections.unwrap_or_else(|| default_max_connections(workers)))
     .bind((settings.http.host.as_str(), settings.http.port))
     .map_err(|e| {
         Error::Config(format!(
@@ -96,4 +103,14 @@ pub(crate) fn serve(
     let server = server.run();
     let handle = server.handle();
     Ok(Server { addr, handle, task: tokio::spawn(server) })
+}
+
+/// Connections per worker when `OCEAN__HTTP__MAX_CONNECTIONS` is unset: the open-file limit shared by the
+/// workers, less what the queue, the catalog and outgoing calls need. Past it, new connections wait in the
+/// listen backlog instead of failing `accept` with "too many open files" while health checks go unanswered.
+fn default_max_connections(workers: usize) -> usize {
+    const RESERVED: u64 = 128;
+    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+    let per_worker = soft.saturating_sub(RESERVED) / workers.max(1) as u64;
+    per_worker.clamp(16, 25_000) as usize
 }

@@ -25,6 +25,7 @@ pub(crate) struct Intake {
     pub(crate) lifecycle: Arc<Lifecycle>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) max_body_bytes: usize,
+    pub(crate) body_timeout: std::time::Duration,
 }
 
 /// The processor path a route serves (index into `Processors::paths`).
@@ -39,13 +40,61 @@ fn reject(m: &Metrics, reason: &'static str, status: StatusCode, message: String
     reply(status, json!({"status": "error", "reason": reason, "message": message}))
 }
 
+/// Why a body was not read to its end.
+struct Unread {
+    reason: &'static str,
+    status: StatusCode,
+    message: String,
+}
+
+/// The answer's body, holding the request's unread body until the answer is written. actix-web drains
+/// (reads and discards) a chunked body whose reader is gone, to keep the connection alive; with the reader
+/// alive when the answer ends, it closes the connection instead: a client sending too much or too slowly
+/// is not read any further.
+struct ClosingBody {
+    json: Option<Bytes>,
+    _unread: web::Payload,
+}
+
+impl actix_web::body::MessageBody for ClosingBody {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        actix_web::body::BodySize::Sized(self.json.as_ref().map_or(0, |b| b.len() as u64))
+    }
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Self::Error>>> {
+        std::task::Poll::Ready(self.json.take().map(Ok))
+    }
+}
+
+/// The answer to a body not read to its end; the connection is closed after it.
+fn refuse_and_close(m: &Metrics, why: Unread, unread: web::Payload) -> HttpResponse {
+    m.rejected(why.reason).increment(1);
+    let json = json!({"status": "error", "reason": why.reason, "message": why.message}).to_string();
+    HttpResponse::build(why.status)
+        .content_type("application/json")
+        .force_close()
+        .body(ClosingBody { json: Some(Bytes::from(json)), _unread: unread })
+}
+
+/// Reads the body within the size limit and the time limit. A body that passes the size limit or does not
+/// arrive in time is answered at once, and its connection closed, so that a client cannot keep the server
+/// reading (an endless chunked body) or keep a connection open by trickling bytes.
 async fn read_body(
-    m: &Metrics,
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: &mut web::Payload,
     limit: usize,
-) -> Result<Bytes, HttpResponse> {
-    let too_large = || reject(m, "too_large", StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {limit} bytes"));
+    timeout: std::time::Duration,
+) -> Result<Bytes, Unread> {
+    let too_large = || Unread {
+        reason: "too_large",
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!("body larger than {limit} bytes"),
+    };
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -54,15 +103,29 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| reject(m, "read", StatusCode::BAD_REQUEST, e.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
+    let read = async {
+        let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| Unread {
+                reason: "read",
+                status: StatusCode::BAD_REQUEST,
+                message: e.to_string(),
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(body.freeze())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(body) => body,
+        Err(_) => Err(Unread {
+            reason: "body_timeout",
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: format!("body not received within {} s (OCEAN__HTTP__BODY_TIMEOUT_SECONDS)", timeout.as_secs()),
+        }),
     }
-    Ok(body.freeze())
 }
 
 /// The outcome of a processor's verifiers, computed once per verifier set and request.
@@ -96,9 +159,10 @@ pub(crate) async fn handle(
     let Some(served) = rt.processors.paths.get(index.0) else {
         return reply(StatusCode::NOT_FOUND, json!({"status": "error", "message": "unknown path"}));
     };
-    let body = match read_body(m, &req, payload, rt.max_body_bytes).await {
+    let mut payload = payload;
+    let body = match read_body(&req, &mut payload, rt.max_body_bytes, rt.body_timeout).await {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(why) => return refuse_and_close(m, why, payload),
     };
     let (path, processors) = (&served.path, &served.processors);
     let headers =

@@ -59,6 +59,7 @@ mod event;
 mod http;
 mod intake;
 mod integration;
+mod logging;
 pub mod mapping;
 mod metrics;
 mod processor;
@@ -80,6 +81,7 @@ pub use context::Context;
 pub use error::{AuthError, Error, ProcessorError, Result};
 pub use event::{Headers, WebhookEvent, WebhookEventRawResults};
 pub use integration::Integration;
+pub use logging::init_tracing;
 pub use mapping::{Entity, ResourceConfig};
 pub use ocean_macros::{on_start, route, webhook_processor};
 pub use processor::{BoxFuture, RetryPolicy, WebhookProcessor};
@@ -109,12 +111,6 @@ macro_rules! integration {
 /// before building a `reqwest::Client` outside a running integration.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Installs a `tracing` subscriber reading `RUST_LOG` (default `info`), once.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
 /// Support for the code the macros generate. Not public API.

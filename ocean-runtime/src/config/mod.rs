@@ -1,6 +1,7 @@
 //! Settings, read as the reference framework reads them: `OCEAN__*` environment variables with `__`
 //! nesting, over an optional `config.yaml`, over defaults. Errors name the key and where it was read.
 
+mod check;
 mod spec;
 
 use std::path::{Path, PathBuf};
@@ -26,11 +27,24 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// HTTP worker threads (`OCEAN__HTTP__WORKERS`; default: the number of cores).
     pub workers: Option<usize>,
+    /// Seconds a request may take to send its body (`OCEAN__HTTP__BODY_TIMEOUT_SECONDS`, default 30);
+    /// a slower one is answered 408 and its connection closed.
+    pub body_timeout_seconds: u64,
+    /// Open connections per HTTP worker before new ones wait in the listen backlog
+    /// (`OCEAN__HTTP__MAX_CONNECTIONS`; default: the open-file limit shared by the workers, at most 25,000).
+    pub max_connections: Option<usize>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { host: "127.0.0.1".into(), port: 8000, max_body_bytes: 10 * 1024 * 1024, workers: None }
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            max_body_bytes: 10 * 1024 * 1024,
+            workers: None,
+            body_timeout_seconds: 30,
+            max_connections: None,
+        }
     }
 }
 
@@ -179,32 +193,61 @@ impl Settings {
     }
 
     /// Reads defaults, then `yaml` if the file exists, then the `OCEAN__*` environment variables.
+    ///
+    /// Every problem is reported, one line each, naming the key, where it was read (the variable, or the
+    /// file with line and column) and what was expected; a misspelt key under a section this runtime reads
+    /// is an error naming the closest valid key.
     pub fn load_from(yaml: &Path) -> Result<Self> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
-        if yaml.exists() {
-            let text = std::fs::read_to_string(yaml)?;
+        let text = if yaml.exists() { Some(std::fs::read_to_string(yaml)?) } else { None };
+        let source = text.as_deref().map(|text| check::YamlSource { path: yaml, text });
+        let mut problems = Vec::new();
+        let mut note = |u: check::Unknown| match u {
+            check::Unknown::Error(e) => problems.push(e),
+            check::Unknown::Warning(w) => tracing::warn!("{w}"),
+        };
+        if let Some(source) = &source {
             let value: Value =
-                serde_norway::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", yaml.display())))?;
-            fig = fig.merge(Serialized::defaults(decamelize_keys(value)));
+                serde_norway::from_str(source.text).map_err(|e| Error::Config(format!("{}: {e}", yaml.display())))?;
+            let value = decamelize_keys(value);
+            check::unknown_yaml(source, &value).into_iter().for_each(&mut note);
+            fig = fig.merge(Serialized::defaults(value));
         }
+        check::unknown_env(std::env::vars()).into_iter().for_each(&mut note);
         // Integration config values stay strings here: their types come from the spec, not from guessing.
         let env = Env::prefixed("OCEAN__")
             .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("integration__config__"))
             .split("__")
             .lowercase(true);
-        let mut settings: Settings = fig.merge(env).extract().map_err(|e| {
-            let mut msg = String::new();
-            for err in e {
-                let key = err.path.join(".");
-                let env_name = format!("OCEAN__{}", err.path.join("__").to_ascii_uppercase());
-                msg.push_str(&format!("invalid setting `{key}` ({env_name}): {}", err.kind));
-                if let Some(m) = &err.metadata {
-                    msg.push_str(&format!(", read from {}", m.name));
+        let extracted: std::result::Result<Settings, _> = fig.merge(env).extract();
+        let settings = match extracted {
+            Ok(s) => Some(s),
+            Err(e) => {
+                for err in e {
+                    let key = err.path.join(".");
+                    let from = match &err.metadata {
+                        Some(m) if m.name.contains("environment") => {
+                            format!("environment variable OCEAN__{}", err.path.join("__").to_ascii_uppercase())
+                        }
+                        Some(m) if m.name == std::any::type_name::<Value>() => {
+                            source.as_ref().map_or_else(|| yaml.display().to_string(), |s| s.describe(&err.path))
+                        }
+                        _ => "the defaults".to_owned(),
+                    };
+                    problems.push(format!("invalid setting `{key}` (from {from}): {}", err.kind));
                 }
-                msg.push('\n');
+                None
             }
-            Error::Config(msg.trim_end().to_owned())
-        })?;
+        };
+        if let Some(s) = &settings
+            && let Err(Error::Config(e)) = s.validate()
+        {
+            problems.push(e);
+        }
+        let mut settings = match settings {
+            Some(s) if problems.is_empty() => s,
+            _ => return Err(Error::Config(problems.join("\n"))),
+        };
         for (k, v) in std::env::vars() {
             if let Some(name) = k.strip_prefix("OCEAN__INTEGRATION__CONFIG__") {
                 settings.integration.config.insert(name.to_ascii_lowercase(), Value::String(v));

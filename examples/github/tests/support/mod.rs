@@ -1,0 +1,91 @@
+//! The example binary started as an operator starts it: a working directory (where `config.yaml` is
+//! read), `OCEAN__*` variables, a free loopback port.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The running binary; killed and its directory removed on drop.
+pub(crate) struct Binary {
+    child: Child,
+    dir: PathBuf,
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) base: String,
+    /// The listening port.
+    pub(crate) port: u16,
+    log: Option<PathBuf>,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Binary {
+    /// What the binary logged so far (when started with [`spawn_logged`]).
+    pub(crate) fn log(&self) -> String {
+        self.log.as_ref().map(|p| std::fs::read_to_string(p).expect("the log file")).unwrap_or_default()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn command(dir: &Path, port: u16, envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_example-github"));
+    cmd.current_dir(dir)
+        .env("OCEAN__HTTP__PORT", port.to_string())
+        .env("OCEAN__STATE_DIR", dir.join("state"))
+        .env("RUST_LOG", "error")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// Starts the binary in `dir` with `envs`, its standard error inherited.
+pub(crate) fn spawn(dir: &Path, envs: &[(&str, &str)]) -> Binary {
+    let port = free_port();
+    let child = command(dir, port, envs).stderr(Stdio::inherit()).spawn().unwrap();
+    Binary { child, dir: dir.to_owned(), base: format!("http://127.0.0.1:{port}"), port, log: None }
+}
+
+/// Starts the binary in `dir` with `envs` under the shell's `ulimit -n files`, its log (standard output)
+/// and standard error kept in a file that [`Binary::log`] reads.
+pub(crate) fn spawn_logged(dir: &Path, envs: &[(&str, &str)], files: Option<u32>) -> Binary {
+    let port = free_port();
+    let log = dir.join("stderr.log");
+    let mut cmd = command(dir, port, envs);
+    if let Some(n) = files {
+        let program = cmd.get_program().to_owned();
+        let mut shell = Command::new("sh");
+        shell.arg("-c").arg(format!("ulimit -n {n} && exec \"$0\"")).arg(program);
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                shell.env(k, v);
+            }
+        }
+        shell.current_dir(dir);
+        cmd = shell;
+    }
+    let file = std::fs::File::create(&log).unwrap();
+    let child = cmd.stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap();
+    Binary { child, dir: dir.to_owned(), base: format!("http://127.0.0.1:{port}"), port, log: Some(log) }
+}
+
+/// Waits until `/health/ready` answers 200.
+pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if client.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the example did not become ready");
+}
