@@ -16,16 +16,60 @@ pub(crate) struct Health {
     pub(crate) sink: Arc<dyn Sink>,
     pub(crate) lifecycle: Arc<Lifecycle>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) pool: Arc<crate::pool::Pool>,
 }
 
 type State = web::Data<Health>;
-type Catalog = web::Data<LocalCatalog>;
+
+/// Who may read the local catalog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CatalogAccess {
+    /// Listening on loopback only: anyone who can connect is on this machine.
+    Open,
+    /// Listening beyond loopback: `Authorization: Bearer <OCEAN__ADMIN__TOKEN>`.
+    Token(String),
+    /// Listening beyond loopback without an admin token: the read API is off.
+    Off,
+}
+
+impl CatalogAccess {
+    /// The access for a listen host (`OCEAN__HTTP__HOST`) and admin token (`OCEAN__ADMIN__TOKEN`);
+    /// `always` requires the token on loopback too.
+    pub(crate) fn for_host(host: &str, token: Option<&str>, always: bool) -> Self {
+        let ip = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok();
+        let loopback = host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.to_canonical().is_loopback());
+        match token.filter(|t| !t.is_empty()) {
+            _ if loopback && !always => Self::Open,
+            Some(t) => Self::Token(t.to_owned()),
+            None => Self::Off,
+        }
+    }
+}
+
+struct CatalogState {
+    catalog: LocalCatalog,
+    access: CatalogAccess,
+}
+
+type Catalog = web::Data<CatalogState>;
+
+fn refuse(req: &actix_web::HttpRequest, c: &CatalogState) -> Option<HttpResponse> {
+    match &c.access {
+        CatalogAccess::Open => None,
+        CatalogAccess::Token(t) => crate::dlq::refuse_without(req, t),
+        CatalogAccess::Off => Some(HttpResponse::NotFound().json(json!({
+            "status": "error",
+            "message": "the catalog read API is off: it needs OCEAN__ADMIN__TOKEN (the server listens beyond loopback, OCEAN__HTTP__HOST, or OCEAN__ADMIN__CATALOG_REQUIRES_TOKEN is set)",
+        }))),
+    }
+}
 
 pub(crate) fn configure(
     cfg: &mut web::ServiceConfig,
     prefix: &str,
     health: &web::Data<Health>,
     catalog: Option<&LocalCatalog>,
+    access: &CatalogAccess,
 ) {
     cfg.service(web::resource(format!("{prefix}/health/live")).route(web::get().to(live)))
         .service(web::resource(format!("{prefix}/health/ready")).app_data(health.clone()).route(web::get().to(ready)))
@@ -35,7 +79,7 @@ pub(crate) fn configure(
     if let Some(c) = catalog {
         cfg.service(
             web::scope(&format!("{prefix}/catalog/blueprints/{{blueprint}}"))
-                .app_data(web::Data::new(c.clone()))
+                .app_data(web::Data::new(CatalogState { catalog: c.clone(), access: access.clone() }))
                 .route("/entities", web::get().to(list))
                 .route("/entities/{identifier}", web::get().to(get)),
         );
@@ -49,8 +93,17 @@ async fn live() -> HttpResponse {
 async fn ready(rt: State) -> HttpResponse {
     let queue = rt.queue.can_accept() && !rt.lifecycle.is_draining();
     let sink = rt.sink.ready();
-    let body = json!({"status": if queue && sink { "healthy" } else { "unhealthy" }, "check": "ready", "queue": queue, "sink": sink});
-    if queue && sink { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    // Every worker busy on one event for longer than any event may take: nothing makes progress.
+    let workers = rt.pool.can_progress();
+    let ok = queue && sink && workers;
+    let body = json!({
+        "status": if ok { "healthy" } else { "unhealthy" },
+        "check": "ready",
+        "queue": queue,
+        "sink": sink,
+        "workers": {"ok": workers, "size": rt.pool.size(), "stuck": rt.pool.stuck()},
+    });
+    if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
 async fn metrics_text(rt: State) -> HttpResponse {
@@ -60,19 +113,41 @@ async fn metrics_text(rt: State) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(rt.metrics.render())
 }
 
-async fn list(c: Catalog, path: web::Path<String>) -> HttpResponse {
-    match c.list(&path) {
+async fn list(req: actix_web::HttpRequest, c: Catalog, path: web::Path<String>) -> HttpResponse {
+    if let Some(r) = refuse(&req, &c) {
+        return r;
+    }
+    match c.catalog.list(&path) {
         Ok(v) => HttpResponse::Ok().json(v),
         Err(e) => HttpResponse::InternalServerError().json(json!({"status": "error", "message": e.to_string()})),
     }
 }
 
-async fn get(c: Catalog, path: web::Path<(String, String)>) -> HttpResponse {
+async fn get(req: actix_web::HttpRequest, c: Catalog, path: web::Path<(String, String)>) -> HttpResponse {
+    if let Some(r) = refuse(&req, &c) {
+        return r;
+    }
     let (bp, id) = path.into_inner();
-    match c.get(&bp, &id) {
+    match c.catalog.get(&bp, &id) {
         Ok(Some(v)) => HttpResponse::Ok().json(v),
         Ok(None) => HttpResponse::NotFound()
             .json(json!({"status": "error", "message": format!("no entity `{id}` of blueprint `{bp}`")})),
         Err(e) => HttpResponse::InternalServerError().json(json!({"status": "error", "message": e.to_string()})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CatalogAccess;
+
+    #[test]
+    fn the_catalog_is_open_on_loopback_only() {
+        for host in ["127.0.0.1", "::1", "[::1]", "localhost", "127.0.0.2", "::ffff:127.0.0.1"] {
+            assert_eq!(CatalogAccess::for_host(host, None, false), CatalogAccess::Open, "{host}");
+        }
+        assert_eq!(CatalogAccess::for_host("0.0.0.0", None, false), CatalogAccess::Off);
+        assert_eq!(CatalogAccess::for_host("10.0.0.5", Some("t"), false), CatalogAccess::Token("t".into()));
+        assert_eq!(CatalogAccess::for_host("::", Some(""), false), CatalogAccess::Off);
+        assert_eq!(CatalogAccess::for_host("127.0.0.1", Some("t"), true), CatalogAccess::Token("t".into()));
     }
 }

@@ -56,14 +56,17 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     let lifecycle = Arc::new(Lifecycle::default());
     let metrics = Arc::new(Metrics::new());
     let mapping = Arc::new(SharedMapping::new(chosen.mapping));
+    let processing_timeout = Duration::from_secs_f64(settings.max_event_processing_seconds.max(0.001));
+    let workers_count = settings.event_workers_count.max(1);
     let rt = Arc::new(Runtime {
+        pool: Arc::new(crate::pool::Pool::new(workers_count, processing_timeout)),
         processors: processors.clone(),
         queue,
         mapping: mapping.clone(),
         sink: chosen.sink.clone(),
         lifecycle: lifecycle.clone(),
         metrics,
-        processing_timeout: Duration::from_secs_f64(settings.max_event_processing_seconds.max(0.001)),
+        processing_timeout,
     });
     let raw = Arc::new(RawApi { context: context.clone(), mapping: mapping.clone(), sink: chosen.sink.clone() });
     if let Some(port) = chosen.port {
@@ -77,8 +80,8 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
         }
     }
     let mut workers = JoinSet::new();
-    for _ in 0..settings.event_workers_count.max(1) {
-        workers.spawn(crate::worker::run(rt.clone(), raw.clone()));
+    for slot in 0..workers_count {
+        workers.spawn(crate::worker::run(rt.clone(), raw.clone(), slot));
     }
     let server = crate::http::serve(&settings, &rt, &raw, chosen.catalog.clone(), it.routes)?;
     info!(addr = %server.addr, processors = processors.list.len(), "listening");

@@ -43,6 +43,11 @@ fn refuse(req: &HttpRequest, rt: &DeadLetters) -> Option<HttpResponse> {
                 .json(json!({"status": "error", "message": "admin API disabled: set OCEAN__ADMIN__TOKEN"})),
         );
     };
+    refuse_without(req, expected)
+}
+
+/// `None` when the request carries `Authorization: Bearer <expected>` (compared in constant time).
+pub(crate) fn refuse_without(req: &HttpRequest, expected: &str) -> Option<HttpResponse> {
     let given = req
         .headers()
         .get("authorization")
@@ -98,7 +103,7 @@ fn to_queued(rt: &DeadLetters, d: &DeadLetter) -> QueuedEvent {
     e.group_key = d.group_key.clone();
     e.path_params = d.path_params.clone();
     let processors = d.processors.iter().filter_map(|n| rt.processors.position(n)).collect();
-    QueuedEvent::new(e, processors)
+    QueuedEvent { delivery: d.delivery.clone(), ..QueuedEvent::new(e, processors) }
 }
 
 async fn replay(req: HttpRequest, rt: Rt, id: web::Path<String>) -> HttpResponse {

@@ -46,15 +46,34 @@ pub(crate) fn serve(
         sink: rt.sink.clone(),
         lifecycle: rt.lifecycle.clone(),
         metrics: rt.metrics.clone(),
+        pool: rt.pool.clone(),
     });
     let (token, queue, processors) = (settings.admin.token.clone(), rt.queue.clone(), rt.processors.clone());
     let raw = web::Data::new(raw.clone());
+    let access = crate::admin::CatalogAccess::for_host(
+        &settings.http.host,
+        settings.admin.token.as_deref(),
+        settings.admin.catalog_requires_token,
+    );
+    if catalog.is_some() {
+        match &access {
+            crate::admin::CatalogAccess::Open => {}
+            crate::admin::CatalogAccess::Token(_) => tracing::info!(
+                host = %settings.http.host,
+                "the catalog read API requires OCEAN__ADMIN__TOKEN as a bearer token"
+            ),
+            crate::admin::CatalogAccess::Off => tracing::warn!(
+                host = %settings.http.host,
+                "the catalog read API is off: it needs OCEAN__ADMIN__TOKEN beyond loopback (OCEAN__HTTP__HOST)"
+            ),
+        }
+    }
     let routes = Arc::new(routes);
     let server = actix_web::HttpServer::new(move || {
         let dead = DeadLetters { token: token.clone(), queue: queue.clone(), processors: processors.clone() };
         let (prefix, intake, health, raw, routes) =
             (prefix.clone(), intake.clone(), health.clone(), raw.clone(), routes.clone());
-        let catalog = catalog.clone();
+        let (catalog, access) = (catalog.clone(), access.clone());
         App::new()
             .configure(move |cfg| {
                 for (i, p) in intake.processors.paths.iter().enumerate() {
@@ -65,7 +84,7 @@ pub(crate) fn serve(
                             .route(web::post().to(crate::intake::handle)),
                     );
                 }
-                crate::admin::configure(cfg, &prefix, &health, catalog.as_ref());
+                crate::admin::configure(cfg, &prefix, &health, catalog.as_ref(), &access);
                 crate::dlq::configure(cfg, &prefix, dead);
                 if !routes.is_empty() {
                     cfg.service(

@@ -62,6 +62,7 @@ mod integration;
 mod logging;
 pub mod mapping;
 mod metrics;
+mod pool;
 mod processor;
 mod queue;
 mod raw;

@@ -21,6 +21,7 @@ pub(crate) const QUEUE_DEPTH: &str = "ocean_queue_depth";
 pub(crate) const LATENCY: &str = "ocean_event_processing_seconds";
 pub(crate) const E2E: &str = "ocean_event_end_to_end_seconds";
 pub(crate) const SINK_ERRORS: &str = "ocean_sink_errors_total";
+pub(crate) const MAPPING_FAILURES: &str = "ocean_mapping_failures_total";
 
 const BUCKETS: [f64; 15] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 90.0];
 
@@ -76,6 +77,12 @@ impl Metrics {
     /// Requests rejected at intake, by reason (registered on first use, shared afterwards).
     pub(crate) fn rejected(&self, reason: &'static str) -> Counter {
         self.recorder.register_counter(&Key::from_parts(REJECTED, vec![Label::new("reason", reason)]), &METADATA)
+    }
+
+    /// Items the mapping could not turn into entities, by kind and reason.
+    pub(crate) fn mapping_failure(&self, kind: &str, reason: &'static str) -> Counter {
+        let labels = vec![Label::new("kind", kind.to_owned()), Label::new("reason", reason)];
+        self.recorder.register_counter(&Key::from_parts(MAPPING_FAILURES, labels), &METADATA)
     }
 
     /// Events held by the queue on one path.

@@ -52,7 +52,16 @@ pub(crate) async fn scope_middleware(
 
 async fn apply(kind: &str, updated: &[Value], deleted: &[Value]) -> Result<(usize, usize)> {
     let api = current()?;
-    let changes = api.mapping.get().map_items(kind, updated, deleted);
+    let mapping = api.mapping.get();
+    if mapping.resources_of(kind).next().is_none() {
+        let known: Vec<&str> = mapping.config().resources.iter().map(|r| r.kind.as_str()).collect();
+        return Err(Error::Mapping(format!("kind `{kind}` is not in the mapping (its kinds: {})", known.join(", "))));
+    }
+    let changes = mapping.map_items(kind, updated, deleted);
+    if !changes.failures.is_empty() {
+        let shown: Vec<String> = changes.failures.iter().take(5).map(ToString::to_string).collect();
+        tracing::warn!(kind, failures = changes.failures.len(), "items not mapped: {}", shown.join("; "));
+    }
     if !changes.is_empty() {
         api.sink.apply(&changes).await.map_err(|e| Error::Storage(e.to_string()))?;
     }
@@ -68,12 +77,14 @@ pub fn context() -> Result<crate::Context> {
 /// Maps raw objects of `kind` with every resource of that kind and upserts the entities that pass the
 /// selector (deleting those that fail it, as the reference does). Returns the number of upserts.
 ///
-/// Call it from a legacy route (`#[ocean::route]`), a start hook or a processor.
+/// Call it from a legacy route (`#[ocean::route]`), a start hook or a processor. A kind that the mapping
+/// does not have is an error naming the kinds it has.
 pub async fn register_raw(kind: &str, items: Vec<Value>) -> Result<usize> {
     apply(kind, &items, &[]).await.map(|(u, _)| u)
 }
 
-/// Maps raw objects of `kind` and deletes their entities. Returns the number of deletes.
+/// Maps raw objects of `kind` and deletes their entities. Returns the number of deletes; a kind that the
+/// mapping does not have is an error.
 pub async fn unregister_raw(kind: &str, items: Vec<Value>) -> Result<usize> {
     apply(kind, &[], &items).await.map(|(_, d)| d)
 }

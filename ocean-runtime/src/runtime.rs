@@ -57,6 +57,8 @@ pub(crate) struct Runtime {
     pub(crate) metrics: Arc<Metrics>,
     /// Time allowed per (processor, resource), retries included.
     pub(crate) processing_timeout: Duration,
+    /// Which workers are busy since when.
+    pub(crate) pool: Arc<crate::pool::Pool>,
 }
 
 impl Runtime {

@@ -4,20 +4,33 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use futures_util::future::join_all;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::error::ProcessorError;
 use crate::event::{WebhookEvent, WebhookEventRawResults};
 use crate::mapping::{Changes, ResourceConfig};
+use crate::pool::panic_message;
 use crate::queue::QueuedEvent;
 use crate::retry::{self, Attempt, Backoff, Jitter};
 use crate::runtime::Runtime;
 use crate::wiring::Running;
 
 enum Pair {
-    Done(usize, WebhookEventRawResults),
-    Failed { processor: String, error: String, attempts: u32 },
+    /// The processor's results for one resource (its index in the mapping).
+    Done {
+        processor: String,
+        resource: usize,
+        results: WebhookEventRawResults,
+    },
+    Failed {
+        processor: String,
+        error: String,
+        attempts: u32,
+    },
     Abandoned,
 }
 
@@ -29,10 +42,40 @@ pub(crate) enum Outcome {
     Requeue,
 }
 
-pub(crate) async fn run(rt: Arc<Runtime>, raw: Arc<crate::raw::RawApi>) {
+/// One worker: takes events until the queue closes. A panic while processing an event (in a processor, the
+/// mapping or the sink) fails that event into the dead letters; a panic anywhere else in the loop restarts
+/// it, so that the pool keeps its size.
+pub(crate) async fn run(rt: Arc<Runtime>, raw: Arc<crate::raw::RawApi>, slot: usize) {
+    loop {
+        match AssertUnwindSafe(serve(&rt, &raw, slot)).catch_unwind().await {
+            Ok(()) => return,
+            Err(panic) => {
+                rt.pool.idle(slot);
+                error!(worker = slot, panic = %panic_message(&*panic), "worker panicked; replaced");
+            }
+        }
+    }
+}
+
+async fn serve(rt: &Arc<Runtime>, raw: &Arc<crate::raw::RawApi>, slot: usize) {
     while let Some(delivery) = rt.queue.next().await {
         let started = Instant::now();
-        let outcome = crate::raw::scope(raw.clone(), process(&rt, &delivery.item)).await;
+        rt.pool.busy(slot);
+        let processing = crate::raw::scope(raw.clone(), process(rt, &delivery.item));
+        let outcome = match AssertUnwindSafe(processing).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let error = format!("panicked: {}", panic_message(&*panic));
+                error!(trace_id = %delivery.item.event.trace_id, error, "event processing panicked; dead-lettered");
+                let names =
+                    delivery.item.processors.iter().filter_map(|&i| rt.processors.get(i)).map(|p| p.id.to_string());
+                rt.queue.dead_letter(&delivery.item, names.collect(), error, 1);
+                rt.metrics.dead_lettered.increment(1);
+                rt.metrics.failed.increment(1);
+                Outcome::Done
+            }
+        };
+        rt.pool.idle(slot);
         rt.metrics.latency.record(started.elapsed().as_secs_f64());
         match outcome {
             Outcome::Done => rt.queue.ack(delivery),
@@ -62,11 +105,21 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
         info!("started");
         let mapping = rt.mapping();
         let mut tasks = Vec::new();
+        let mut failed: Vec<(String, String, u32)> = Vec::new();
         for &pi in &item.processors {
             let Some(p) = rt.processors.get(pi) else { continue };
             let kinds = p.processor.get_matching_kinds(ev).await;
             for kind in kinds {
                 let indices: Vec<usize> = mapping.resources_of(&kind).map(|(ri, _)| ri).collect();
+                if indices.is_empty() {
+                    // A kind the mapping does not have would be dropped without a trace: it is a failure of
+                    // the event, replayable once the mapping has the kind.
+                    let known: Vec<&str> = mapping.config().resources.iter().map(|r| r.kind.as_str()).collect();
+                    rt.metrics.mapping_failure(&kind, "unknown_kind").increment(1);
+                    let error = format!("kind `{kind}` is not in the mapping (its kinds: {})", known.join(", "));
+                    warn!(processor = %p.name, "{error}");
+                    failed.push((p.id.to_string(), error, 1));
+                }
                 for ri in indices {
                     let resource = &mapping.config().resources[ri];
                     tasks.push(run_pair(rt, p, ev, resource, ri, kind.clone()));
@@ -77,28 +130,35 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
         if outcomes.iter().any(|o| matches!(o, Pair::Abandoned)) {
             return Outcome::Requeue;
         }
-        let mut done: Vec<(usize, WebhookEventRawResults)> = Vec::new();
-        let mut failed: Vec<(String, String, u32)> = Vec::new();
+        let mut done: Vec<(String, usize, WebhookEventRawResults)> = Vec::new();
         for o in outcomes {
             match o {
-                Pair::Done(i, r) => done.push((i, r)),
+                Pair::Done { processor, resource, results } => done.push((processor, resource, results)),
                 Pair::Failed { processor, error, attempts } => failed.push((processor, error, attempts)),
                 Pair::Abandoned => {}
             }
         }
         let inputs: Vec<(usize, &[serde_json::Value], &[serde_json::Value])> = done
             .iter()
-            .map(|(i, r)| (*i, r.updated_raw_results.as_slice(), r.deleted_raw_results.as_slice()))
+            .map(|(_, i, r)| (*i, r.updated_raw_results.as_slice(), r.deleted_raw_results.as_slice()))
             .collect();
         let changes = mapping.map_results(&inputs);
+        for f in &changes.failures {
+            rt.metrics.mapping_failure(&f.kind, f.reason).increment(1);
+            failed.push((done[f.input].0.clone(), format!("mapping: {f}"), 1));
+        }
         if !changes.is_empty() && !apply(rt, &changes).await {
             return Outcome::Requeue;
         }
         if !failed.is_empty() {
             let mut names: Vec<String> = failed.iter().map(|f| f.0.clone()).collect();
+            names.sort();
             names.dedup();
             let attempts = failed.iter().map(|f| f.2).max().unwrap_or(1);
-            let error = failed.iter().map(|f| format!("{}: {}", f.0, f.1)).collect::<Vec<_>>().join("; ");
+            let mut error = failed.iter().take(10).map(|f| format!("{}: {}", f.0, f.1)).collect::<Vec<_>>().join("; ");
+            if failed.len() > 10 {
+                error.push_str(&format!("; and {} more", failed.len() - 10));
+            }
             let full = QueuedEvent { event: std::sync::Arc::new(ev.clone()), ..item.clone() };
             rt.queue.dead_letter(&full, names, error, attempts);
             rt.metrics.dead_lettered.increment(1);
@@ -164,7 +224,12 @@ async fn run_pair(
             &backoff,
             None,
             move |_| async move {
-                match proc.handle_event(ev, resource).await {
+                // A panicking processor fails this pair, as a fatal error naming the panic.
+                let handled = AssertUnwindSafe(proc.handle_event(ev, resource)).catch_unwind().await;
+                let handled = handled.unwrap_or_else(|panic| {
+                    Err(ProcessorError::fatal(format!("panicked: {}", panic_message(&*panic))))
+                });
+                match handled {
                     Ok(r) => Attempt::Done(r),
                     Err(e) => {
                         proc.on_error(ev, &e).await;
@@ -193,7 +258,7 @@ async fn run_pair(
         match outcome {
             Ok(retry::Outcome::Done(results)) => {
                 proc.after_processing(ev).await;
-                Pair::Done(index, results)
+                Pair::Done { processor: p.id.to_string(), resource: index, results }
             }
             Ok(retry::Outcome::Cancelled) => Pair::Abandoned,
             Ok(retry::Outcome::Failed { error: e, attempts }) => {

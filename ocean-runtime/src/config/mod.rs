@@ -119,6 +119,10 @@ pub struct AdminSettings {
     /// Bearer token of `/admin/*` (`OCEAN__ADMIN__TOKEN`); the admin API is off without one. Never logged.
     #[serde(deserialize_with = "lenient_string")]
     pub token: Option<String>,
+    /// Require the token for the local catalog's read API even on loopback, for example behind a proxy
+    /// in the same pod (`OCEAN__ADMIN__CATALOG_REQUIRES_TOKEN`, default false). Beyond loopback
+    /// (`OCEAN__HTTP__HOST`), it is always required, and the API is off without a token.
+    pub catalog_requires_token: bool,
 }
 
 /// The integration's identity and its typed config.

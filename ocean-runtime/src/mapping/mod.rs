@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 pub use jq::{JqError, Program};
 pub use model::{
-    Changes, Entity, EntityConfig, EntityRef, PortAppConfig, PortResourceConfig, ResourceConfig, Selector,
+    Changes, Entity, EntityConfig, EntityRef, MappingFailure, PortAppConfig, PortResourceConfig, ResourceConfig,
+    Selector,
 };
 
 use crate::error::{Error, Result};
@@ -149,17 +150,25 @@ impl Mapping {
     pub fn map_results(&self, results: &[(usize, &[Value], &[Value])]) -> Changes {
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
-        for (index, updated, deleted) in results {
+        let mut failures = Vec::new();
+        for (input, (index, updated, deleted)) in results.iter().enumerate() {
             let Some(c) = self.compiled.get(*index) else { continue };
-            for item in self.expand(c, updated) {
+            let kind = &self.config.resources[*index].kind;
+            let mut fail = |reason: &'static str, detail: String| {
+                tracing::warn!(kind = %kind, reason, "{detail}");
+                failures.push(MappingFailure { input, kind: kind.clone(), reason, detail });
+            };
+            for item in self.expand(c, updated, &mut fail) {
                 match self.map_one(c, &item) {
-                    Some((true, e)) => upserts.push(e),
-                    Some((false, e)) => deletes.extend(entity_ref(&e)),
-                    None => {}
+                    Ok((true, e)) => upserts.push(e),
+                    Ok((false, e)) => deletes.extend(entity_ref(&e)),
+                    // An item that fails the selector only leads to a delete when its identifier can be computed.
+                    Err(Unmapped { passed: false, .. }) => {}
+                    Err(Unmapped { reason, detail, .. }) => fail(reason, detail),
                 }
             }
-            for item in self.expand(c, deleted) {
-                if let Some((_, e)) = self.map_one(c, &item) {
+            for item in self.expand(c, deleted, &mut fail) {
+                if let Ok((_, e)) = self.map_one(c, &item) {
                     deletes.extend(entity_ref(&e));
                 }
             }
@@ -176,10 +185,11 @@ impl Mapping {
             merge: self.config.enable_merge_entity,
             delete_dependents: self.config.delete_dependent_entities,
             create_missing_related: self.config.create_missing_related_entities,
+            failures,
         }
     }
 
-    fn expand(&self, c: &Compiled, items: &[Value]) -> Vec<Val> {
+    fn expand(&self, c: &Compiled, items: &[Value], fail: &mut impl FnMut(&'static str, String)) -> Vec<Val> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let v = jq::to_val(item);
@@ -190,14 +200,15 @@ impl Mapping {
             let elements = match p.first_val(v) {
                 Ok(Some(arr)) => match jq::from_val(&arr) {
                     Value::Array(a) => a,
-                    _ => {
-                        tracing::warn!(expr = p.source(), "itemsToParse did not yield an array; item skipped");
+                    other => {
+                        let got = kind_of(&other);
+                        fail("items_to_parse", format!("itemsToParse `{}` gave {got}, not an array", p.source()));
                         continue;
                     }
                 },
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::warn!(expr = p.source(), error = %e, "itemsToParse failed; item skipped");
+                    fail("items_to_parse", format!("itemsToParse `{}` failed: {e}", p.source()));
                     continue;
                 }
             };
@@ -218,17 +229,24 @@ impl Mapping {
         out
     }
 
-    /// `Some((passed selector, entity))`, or `None` when the item cannot give an entity.
-    fn map_one(&self, c: &Compiled, item: &Val) -> Option<(bool, Entity)> {
+    /// `(passed selector, entity)`, or why the item gives no entity.
+    fn map_one(&self, c: &Compiled, item: &Val) -> std::result::Result<(bool, Entity), Unmapped> {
         let passed = match c.selector.first_val(item.clone()) {
             Ok(Some(Val::Bool(b))) => b,
             Ok(other) => {
-                tracing::warn!(query = c.selector.source(), output = ?other.map(|v| jq::from_val(&v)), "selector did not yield a boolean; item skipped");
-                return None;
+                let got = other.map_or_else(|| "no output".to_owned(), |v| jq::from_val(&v).to_string());
+                return Err(Unmapped::new(
+                    true,
+                    "selector_not_boolean",
+                    format!("selector `{}` gave {got}, not a boolean", c.selector.source()),
+                ));
             }
             Err(e) => {
-                tracing::warn!(query = c.selector.source(), error = %e, "selector failed; item skipped");
-                return None;
+                return Err(Unmapped::new(
+                    true,
+                    "selector_error",
+                    format!("selector `{}` failed: {e}", c.selector.source()),
+                ));
             }
         };
         if !passed {
@@ -243,9 +261,11 @@ impl Mapping {
                 properties: Map::new(),
                 relations: Map::new(),
             };
-            return valid(entity).map(|e| (false, e));
+            return valid(entity, false).map(|e| (false, e));
         }
-        let Value::Object(mut m) = eval(&c.whole, item) else { return None };
+        let Value::Object(mut m) = eval(&c.whole, item) else {
+            return Err(Unmapped::new(true, "no_identifier", "the entity mapping is not an object".into()));
+        };
         let entity = Entity {
             identifier: m.remove("identifier").unwrap_or(Value::Null),
             title: m.remove("title").unwrap_or(Value::Null),
@@ -261,21 +281,57 @@ impl Mapping {
                 _ => Map::new(),
             },
         };
-        valid(entity).map(|e| (true, e))
+        valid(entity, true).map(|e| (true, e))
     }
 }
 
-fn valid(e: Entity) -> Option<Entity> {
+/// Why an item gives no entity.
+struct Unmapped {
+    /// Whether the item passed the selector (only then is it a failure of the event).
+    passed: bool,
+    reason: &'static str,
+    detail: String,
+}
+
+impl Unmapped {
+    fn new(passed: bool, reason: &'static str, detail: String) -> Self {
+        Self { passed, reason, detail }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An entity with an identifier (a non-empty string, or a search query object) and a blueprint.
+fn valid(e: Entity, passed: bool) -> std::result::Result<Entity, Unmapped> {
     let has_id = match &e.identifier {
         Value::String(s) => !s.is_empty(),
         Value::Object(_) => true,
         _ => false,
     };
-    if has_id && !e.blueprint.is_empty() {
-        Some(e)
+    if !has_id {
+        let detail = format!("the identifier is {}, not a non-empty string", describe(&e.identifier));
+        Err(Unmapped::new(passed, "no_identifier", detail))
+    } else if e.blueprint.is_empty() {
+        Err(Unmapped::new(passed, "no_blueprint", format!("entity {} has no blueprint", e.identifier)))
     } else {
-        tracing::warn!(identifier = %e.identifier, blueprint = %e.blueprint, "entity without identifier or blueprint dropped");
-        None
+        Ok(e)
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::String(_) => "an empty string".into(),
+        other => format!("{} ({other})", kind_of(other)),
     }
 }
 

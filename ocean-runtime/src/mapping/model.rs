@@ -168,6 +168,41 @@ pub struct Changes {
     pub delete_dependents: bool,
     /// Create missing related entities.
     pub create_missing_related: bool,
+    /// Items the mapping could not turn into an entity; not part of what a sink applies.
+    pub failures: Vec<MappingFailure>,
+}
+
+/// An item that the mapping could not turn into an entity, and why.
+///
+/// ```
+/// let yaml = r#"
+/// resources:
+///   - kind: repo
+///     selector: { query: "true" }
+///     port: { entity: { mappings: { identifier: .name, blueprint: '"repo"' } } }
+/// "#;
+/// let m = ocean::mapping::Mapping::parse("config", yaml, false).unwrap();
+/// let c = m.map_items("repo", &[serde_json::json!({"name": 7})], &[]);
+/// assert!(c.upserts.is_empty());
+/// assert_eq!(c.failures[0].reason, "no_identifier");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingFailure {
+    /// Which of the `map_results` inputs the item came from.
+    pub input: usize,
+    /// The resource's kind.
+    pub kind: String,
+    /// A short reason, as the `ocean_mapping_failures_total` metric labels it: `no_identifier`,
+    /// `no_blueprint`, `selector_error`, `selector_not_boolean`, `items_to_parse`.
+    pub reason: &'static str,
+    /// What happened, naming the expression.
+    pub detail: String,
+}
+
+impl std::fmt::Display for MappingFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "kind `{}` ({}): {}", self.kind, self.reason, self.detail)
+    }
 }
 
 impl Changes {

@@ -29,6 +29,12 @@ pub(crate) struct DeadLetter {
     pub(crate) headers: Vec<(String, String)>,
     #[serde(default)]
     pub(crate) path_params: BTreeMap<String, String>,
+    /// The delivery id's deduplication key (`path:id`), when the provider sent one.
+    #[serde(default)]
+    pub(crate) delivery: Option<String>,
+    /// The trace id of a redelivery of the same delivery id, accepted after this event failed.
+    #[serde(default)]
+    pub(crate) superseded_by: Option<String>,
 }
 
 impl DeadLetter {
@@ -48,6 +54,8 @@ impl DeadLetter {
             payload: e.payload.clone(),
             headers: e.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
             path_params: e.path_params.clone(),
+            delivery: item.delivery.clone(),
+            superseded_by: None,
         }
     }
 }
@@ -69,6 +77,13 @@ impl MemoryDeadLetters {
 
     pub(crate) fn list(&self) -> Vec<DeadLetter> {
         self.lock().clone()
+    }
+
+    pub(crate) fn supersede(&self, delivery: &str, by: &str) {
+        // The redelivery itself may have failed already: it does not supersede itself.
+        for d in self.lock().iter_mut().filter(|d| d.delivery.as_deref() == Some(delivery) && d.trace_id != by) {
+            d.superseded_by.get_or_insert_with(|| by.to_owned());
+        }
     }
 
     pub(crate) fn take(&self, id: u64) -> Option<DeadLetter> {

@@ -146,6 +146,10 @@ fn write_batch(db: &Database, batch: Vec<Op>, next_seq: &mut u64, next_dead: &mu
                         events.remove(*s).map_err(|e| e.to_string())?;
                     }
                     Op::Dead(d) => {
+                        // A dead-lettered event's delivery id may be processed again (a redelivery).
+                        if let Some(key) = &d.delivery {
+                            dedup.remove(key.as_str()).map_err(|e| e.to_string())?;
+                        }
                         let d = DeadLetter { id: dead_id, ..d.clone() };
                         dead_id += 1;
                         let bytes = serde_json::to_vec(&d).map_err(|e| e.to_string())?;
@@ -184,7 +188,7 @@ impl Storage for Embedded {
         delivery: Option<String>,
         on_durable: OnDurable,
     ) -> BoxFuture<'_, Result<Pushed, QueueError>> {
-        let bytes = Record::of(event, processors).encode();
+        let bytes = Record::of(event, processors, delivery.clone()).encode();
         Box::pin(async move {
             let bytes = bytes.map_err(QueueError::Backend)?;
             let dedup = match &delivery {
@@ -225,7 +229,33 @@ impl Storage for Embedded {
     }
 
     fn dead_letter(&self, d: DeadLetter) {
+        if let Some(key) = &d.delivery {
+            self.dedup.release(key);
+        }
         self.send(Op::Dead(d));
+    }
+
+    fn supersede(&self, delivery: &str, by: &str) {
+        self.with_write(|txn| {
+            let mut t = txn.open_table(DEAD).map_err(|e| e.to_string())?;
+            let mut changed = Vec::new();
+            for row in t.iter().map_err(|e| e.to_string())? {
+                let row = row.map_err(|e| e.to_string())?;
+                if let Ok(mut d) = serde_json::from_slice::<DeadLetter>(row.1.value())
+                    && d.delivery.as_deref() == Some(delivery)
+                    && d.superseded_by.is_none()
+                    && d.trace_id != by
+                {
+                    d.superseded_by = Some(by.to_owned());
+                    changed.push(d);
+                }
+            }
+            for d in changed {
+                let bytes = serde_json::to_vec(&d).map_err(|e| e.to_string())?;
+                t.insert(d.id, bytes.as_slice()).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
     }
 
     fn dead_letters(&self) -> Vec<DeadLetter> {

@@ -12,11 +12,13 @@ pub(crate) struct QueuedEvent {
     pub(crate) event: Arc<WebhookEvent>,
     /// The accepting processors, as indices into the integration's processors.
     pub(crate) processors: Vec<usize>,
+    /// The delivery id's deduplication key (`path:id`), when the provider sent one.
+    pub(crate) delivery: Option<String>,
 }
 
 impl QueuedEvent {
     pub(crate) fn new(event: WebhookEvent, processors: Vec<usize>) -> Self {
-        Self { seq: 0, event: Arc::new(event), processors }
+        Self { seq: 0, event: Arc::new(event), processors, delivery: None }
     }
 
     /// The ordering group: the event's group key, or its own trace id (no ordering constraint).

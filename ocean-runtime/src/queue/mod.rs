@@ -15,9 +15,10 @@ mod record;
 mod scheduler;
 mod storage;
 
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub(crate) use dead::DeadLetter;
 use item::skeleton_of;
@@ -64,6 +65,8 @@ pub(crate) struct Queue {
     /// Pushes between the capacity check and the scheduler.
     pending: AtomicUsize,
     hot: Hot,
+    /// Delivery ids of dead letters not yet superseded: a push of one of them supersedes its dead letter.
+    dead_deliveries: Mutex<HashSet<String>>,
 }
 
 impl Queue {
@@ -85,7 +88,10 @@ impl Queue {
             capacity: settings.capacity.max(restored.len() + 1),
             pending: AtomicUsize::new(0),
             hot: Hot { limit: settings.hot_memory_mib.saturating_mul(1024 * 1024), used: AtomicUsize::new(0) },
+            dead_deliveries: Mutex::default(),
         };
+        let open_dead = q.storage.dead_letters().into_iter().filter(|d| d.superseded_by.is_none());
+        q.dead_deliveries.lock().unwrap_or_else(|p| p.into_inner()).extend(open_dead.filter_map(|d| d.delivery));
         let n = restored.len();
         for (seq, record) in restored {
             q.restore(seq, record);
@@ -104,13 +110,15 @@ impl Queue {
             let missing: Vec<String> = record.processors.iter().filter(|n| !self.names.contains(n)).cloned().collect();
             warn!(trace_id = %record.trace_id, ?missing, "queued event names processors that no longer exist");
             if known.is_empty() {
-                let whole = QueuedEvent { seq, event: Arc::new(record.into_event()), processors: known };
+                let delivery = record.delivery.clone();
+                let whole = QueuedEvent { seq, event: Arc::new(record.into_event()), processors: known, delivery };
                 self.dead_letter(&whole, missing, "no such processor in this build".into(), 0);
                 self.storage.remove(seq);
                 return;
             }
         }
-        self.scheduler.push(QueuedEvent { seq, event: Arc::new(record.skeleton()), processors: known });
+        let (event, delivery) = (Arc::new(record.skeleton()), record.delivery);
+        self.scheduler.push(QueuedEvent { seq, event, processors: known, delivery });
     }
 
     /// Adds an event; returns once it is held (persisted, for durable backends). With a delivery key, a
@@ -124,6 +132,10 @@ impl Queue {
         if self.scheduler.len() + pending >= self.capacity {
             return Err(QueueError::Full);
         }
+        if delivery.is_some() {
+            item.delivery.clone_from(&delivery);
+        }
+        let trace_id = item.event.trace_id.clone();
         let names: Vec<&str> = item.processors.iter().filter_map(|i| self.names.get(*i).map(String::as_str)).collect();
         // What the scheduler holds: a volatile store keeps the body (not the parsed payload, several times
         // its size); a durable one keeps the whole event within the budget, a skeleton beyond it. `source`
@@ -145,9 +157,15 @@ impl Queue {
             item.seq = seq;
             scheduler.push(item);
         });
-        let outcome = self.storage.persist(&source, &names, delivery, on_durable).await;
+        let outcome = self.storage.persist(&source, &names, delivery.clone(), on_durable).await;
         if whole && !matches!(outcome, Ok(Pushed::Queued)) {
             self.hot.release(cost);
+        }
+        if let (Ok(Pushed::Queued), Some(key)) = (&outcome, &delivery)
+            && self.dead_deliveries.lock().unwrap_or_else(|p| p.into_inner()).remove(key)
+        {
+            info!(trace_id = %trace_id, delivery = %key, "redelivery of a dead-lettered event; the dead letter is superseded");
+            self.storage.supersede(key, &trace_id);
         }
         outcome
     }
@@ -185,6 +203,9 @@ impl Queue {
 
     /// Records a permanent failure of some of the event's processors.
     pub(crate) fn dead_letter(&self, item: &QueuedEvent, processors: Vec<String>, error: String, attempts: u32) {
+        if let Some(key) = &item.delivery {
+            self.dead_deliveries.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone());
+        }
         self.storage.dead_letter(DeadLetter::of(item, processors, error, attempts));
     }
 

@@ -26,6 +26,9 @@ pub(crate) struct Record {
     #[serde(default)]
     pub(crate) path_params: BTreeMap<String, String>,
     pub(crate) processors: Vec<String>,
+    /// The delivery id's deduplication key, released if the event is dead-lettered.
+    #[serde(default)]
+    pub(crate) delivery: Option<String>,
 }
 
 pub(crate) fn millis(t: std::time::SystemTime) -> u64 {
@@ -34,7 +37,7 @@ pub(crate) fn millis(t: std::time::SystemTime) -> u64 {
 
 impl Record {
     /// The record of an event accepted by the named processors. The body is shared, not copied.
-    pub(crate) fn of(e: &WebhookEvent, processors: &[&str]) -> Self {
+    pub(crate) fn of(e: &WebhookEvent, processors: &[&str], delivery: Option<String>) -> Self {
         Self {
             trace_id: e.trace_id.clone(),
             path: e.path.clone(),
@@ -44,6 +47,7 @@ impl Record {
             group_key: e.group_key.clone(),
             path_params: e.path_params.clone(),
             processors: processors.iter().map(|p| (*p).to_owned()).collect(),
+            delivery,
         }
     }
 
@@ -95,11 +99,12 @@ mod tests {
     fn a_record_survives_its_codec_and_a_cut_one_is_refused() {
         let mut e = WebhookEvent::from_json("/webhook", serde_json::json!({"a": "\"quoted\""}));
         e.group_key = Some("g".into());
-        let r = Record::of(&e, &["/webhook#p"]);
+        let r = Record::of(&e, &["/webhook#p"], Some("/webhook:d1".into()));
         let bytes = r.encode().unwrap();
         let back = Record::decode(&bytes).unwrap();
         assert_eq!(back.body, e.body);
         assert_eq!(back.processors, ["/webhook#p"]);
+        assert_eq!(back.delivery.as_deref(), Some("/webhook:d1"));
         assert_eq!(back.into_event().payload, e.payload);
         assert!(Record::decode(&bytes[..8]).is_err());
         assert!(Record::decode(b"XX").is_err());

@@ -29,8 +29,11 @@ pub(crate) trait Storage: Send + Sync + 'static {
     fn read(&self, seq: u64) -> Result<Record, String>;
     /// Whether stored events survive the process; a volatile store keeps events whole in memory.
     fn durable(&self) -> bool;
-    /// Records a dead letter.
+    /// Records a dead letter and releases its delivery id, so that a redelivery is processed.
     fn dead_letter(&self, d: DeadLetter);
+    /// Marks the dead letters of a delivery id as superseded by the redelivery `by` (its trace id), all
+    /// but the redelivery's own.
+    fn supersede(&self, delivery: &str, by: &str);
     /// The dead letters, oldest first.
     fn dead_letters(&self) -> Vec<DeadLetter>;
     /// Takes a dead letter out of the store.
@@ -79,7 +82,14 @@ impl Storage for Volatile {
     }
 
     fn dead_letter(&self, d: DeadLetter) {
+        if let Some(key) = &d.delivery {
+            self.dedup.release(key);
+        }
         self.dead.add(d);
+    }
+
+    fn supersede(&self, delivery: &str, by: &str) {
+        self.dead.supersede(delivery, by);
     }
 
     fn dead_letters(&self) -> Vec<DeadLetter> {

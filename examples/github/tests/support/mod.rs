@@ -27,6 +27,15 @@ impl Drop for Binary {
 }
 
 impl Binary {
+    /// Kills the binary (SIGKILL) and starts it again on the same directory with `envs`.
+    pub(crate) fn restart(mut self, envs: &[(&str, &str)]) -> Binary {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut cmd = command(&self.dir, self.port, envs);
+        self.child = cmd.stderr(Stdio::inherit()).spawn().unwrap();
+        self
+    }
+
     /// What the binary logged so far (when started with [`spawn_logged`]).
     pub(crate) fn log(&self) -> String {
         self.log.as_ref().map(|p| std::fs::read_to_string(p).expect("the log file")).unwrap_or_default()
@@ -88,4 +97,44 @@ pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the example did not become ready");
+}
+
+/// POSTs a GitHub event signed with `secret` to `/integration/webhook`; the status and the JSON answer.
+pub(crate) async fn send_github(
+    client: &reqwest::Client,
+    base: &str,
+    event: &str,
+    body: &[u8],
+    delivery: &str,
+    secret: &str,
+) -> (u16, serde_json::Value) {
+    let sig = ocean::auth::sign(ocean::auth::Algorithm::Sha256, secret.as_bytes(), &[body]);
+    let sig: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+    let r = client
+        .post(format!("{base}/integration/webhook"))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", format!("sha256={sig}"))
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request to the example");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Polls `f` every 50 ms until it gives a value, for at most 60 s.
+pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within 60 s");
 }
