@@ -55,7 +55,11 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     let queue = Arc::new(Queue::open(&settings.queue, &settings.state_dir, processors.ids())?);
     let lifecycle = Arc::new(Lifecycle::default());
     let metrics = Arc::new(Metrics::new());
-    let mapping = Arc::new(SharedMapping::new(chosen.mapping));
+    let leaf_budget = Duration::from_millis(settings.mapping.leaf_budget_ms);
+    let limits = crate::mapping::evaluator::Evaluator::limits(leaf_budget);
+    let mapping = Arc::new(SharedMapping::new(chosen.mapping, limits));
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let evaluator = Arc::new(crate::mapping::evaluator::Evaluator::start(threads)?);
     let processing_timeout = Duration::from_secs_f64(settings.max_event_processing_seconds.max(0.001));
     let workers_count = settings.event_workers_count.max(1);
     let rt = Arc::new(Runtime {
@@ -67,8 +71,10 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
         lifecycle: lifecycle.clone(),
         metrics,
         processing_timeout,
+        evaluator: evaluator.clone(),
     });
-    let raw = Arc::new(RawApi { context: context.clone(), mapping: mapping.clone(), sink: chosen.sink.clone() });
+    let raw =
+        Arc::new(RawApi { context: context.clone(), mapping: mapping.clone(), sink: chosen.sink.clone(), evaluator });
     if let Some(port) = chosen.port {
         let ttl = Duration::from_secs(settings.port.app_config_cache_ttl.max(1));
         let allow_env = settings.allow_environment_variables_jq_access;

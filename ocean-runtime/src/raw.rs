@@ -20,6 +20,7 @@ pub(crate) struct RawApi {
     pub(crate) context: crate::Context,
     pub(crate) mapping: Arc<SharedMapping>,
     pub(crate) sink: Arc<dyn Sink>,
+    pub(crate) evaluator: Arc<crate::mapping::evaluator::Evaluator>,
 }
 
 tokio::task_local! {
@@ -50,14 +51,19 @@ pub(crate) async fn scope_middleware(
     }
 }
 
-async fn apply(kind: &str, updated: &[Value], deleted: &[Value]) -> Result<(usize, usize)> {
+async fn apply(kind: &str, updated: Vec<Value>, deleted: Vec<Value>) -> Result<(usize, usize)> {
     let api = current()?;
     let mapping = api.mapping.get();
     if mapping.resources_of(kind).next().is_none() {
         let known: Vec<&str> = mapping.config().resources.iter().map(|r| r.kind.as_str()).collect();
         return Err(Error::Mapping(format!("kind `{kind}` is not in the mapping (its kinds: {})", known.join(", "))));
     }
-    let changes = mapping.map_items(kind, updated, deleted);
+    let owned_kind = kind.to_owned();
+    let changes = api
+        .evaluator
+        .run(move || mapping.map_items(&owned_kind, &updated, &deleted))
+        .await
+        .map_err(|panic| Error::Mapping(format!("mapping panicked: {panic}")))?;
     if !changes.failures.is_empty() {
         let shown: Vec<String> = changes.failures.iter().take(5).map(ToString::to_string).collect();
         tracing::warn!(kind, failures = changes.failures.len(), "items not mapped: {}", shown.join("; "));
@@ -80,11 +86,11 @@ pub fn context() -> Result<crate::Context> {
 /// Call it from a legacy route (`#[ocean::route]`), a start hook or a processor. A kind that the mapping
 /// does not have is an error naming the kinds it has.
 pub async fn register_raw(kind: &str, items: Vec<Value>) -> Result<usize> {
-    apply(kind, &items, &[]).await.map(|(u, _)| u)
+    apply(kind, items, Vec::new()).await.map(|(u, _)| u)
 }
 
 /// Maps raw objects of `kind` and deletes their entities. Returns the number of deletes; a kind that the
 /// mapping does not have is an error.
 pub async fn unregister_raw(kind: &str, items: Vec<Value>) -> Result<usize> {
-    apply(kind, &[], &items).await.map(|(_, d)| d)
+    apply(kind, Vec::new(), items).await.map(|(_, d)| d)
 }

@@ -30,20 +30,24 @@ impl Lifecycle {
     }
 }
 
-/// The current mapping, replaced when Port's copy changes; readers keep the version they took.
-pub(crate) struct SharedMapping(RwLock<Arc<Mapping>>);
+/// The current mapping, replaced when Port's copy changes; readers keep the version they took. Every
+/// version is evaluated within the same limits.
+pub(crate) struct SharedMapping {
+    current: RwLock<Arc<Mapping>>,
+    limits: crate::mapping::Limits,
+}
 
 impl SharedMapping {
-    pub(crate) fn new(m: Mapping) -> Self {
-        Self(RwLock::new(Arc::new(m)))
+    pub(crate) fn new(m: Mapping, limits: crate::mapping::Limits) -> Self {
+        Self { current: RwLock::new(Arc::new(m.with_limits(limits))), limits }
     }
 
     pub(crate) fn get(&self) -> Arc<Mapping> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub(crate) fn set(&self, m: Mapping) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(m);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(m.with_limits(self.limits));
     }
 }
 
@@ -59,6 +63,8 @@ pub(crate) struct Runtime {
     pub(crate) processing_timeout: Duration,
     /// Which workers are busy since when.
     pub(crate) pool: Arc<crate::pool::Pool>,
+    /// The threads that evaluate mappings.
+    pub(crate) evaluator: Arc<crate::mapping::evaluator::Evaluator>,
 }
 
 impl Runtime {

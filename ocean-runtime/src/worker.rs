@@ -138,11 +138,25 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
                 Pair::Abandoned => {}
             }
         }
-        let inputs: Vec<(usize, &[serde_json::Value], &[serde_json::Value])> = done
-            .iter()
-            .map(|(_, i, r)| (*i, r.updated_raw_results.as_slice(), r.deleted_raw_results.as_slice()))
-            .collect();
-        let changes = mapping.map_results(&inputs);
+        // On the mapping threads: jq evaluation recurses, and may need more stack than this thread has.
+        let mapped = rt
+            .evaluator
+            .run(move || {
+                let inputs: Vec<(usize, &[serde_json::Value], &[serde_json::Value])> = done
+                    .iter()
+                    .map(|(_, i, r)| (*i, r.updated_raw_results.as_slice(), r.deleted_raw_results.as_slice()))
+                    .collect();
+                let changes = mapping.map_results(&inputs);
+                (changes, done)
+            })
+            .await;
+        let (changes, done) = match mapped {
+            Ok(m) => m,
+            Err(panic) => panic!("mapping panicked: {panic}"),
+        };
+        for f in &changes.overruns {
+            rt.metrics.mapping_failure(&f.kind, f.reason).increment(1);
+        }
         for f in &changes.failures {
             rt.metrics.mapping_failure(&f.kind, f.reason).increment(1);
             failed.push((done[f.input].0.clone(), format!("mapping: {f}"), 1));

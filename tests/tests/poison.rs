@@ -110,3 +110,58 @@ async fn a_panicking_processor_fails_its_event_only_once() {
     it.shutdown().await;
     let _ = std::fs::remove_dir_all(state);
 }
+
+const RUNAWAY: &str = r#"
+resources:
+  - kind: item
+    selector: { query: 'true' }
+    port:
+      entity:
+        mappings:
+          identifier: .id | tostring
+          blueprint: '"item"'
+          properties:
+            forever: last(range(1e12))
+            recursion: 'def f: 1 + f; f'
+            deep: reduce range(100000) as $_ ([]; [.]) | length
+            fine: .title
+"#;
+
+#[tokio::test]
+async fn runaway_leaves_become_null_and_are_counted_and_the_process_stays_up() {
+    let state = ocean_tests::temp_state_dir("runaway");
+    let start = |state: std::path::PathBuf| async move {
+        let integration =
+            ocean::Integration::new("runaway").processor(ocean_tests::echo("/items", "item")).default_mapping(RUNAWAY);
+        TestIntegration::start_with(integration, move |s| {
+            s.state_dir = state;
+            s.mapping.leaf_budget_ms = 1500;
+        })
+        .await
+        .unwrap()
+    };
+    let it = start(state.clone()).await;
+    for i in 0..3 {
+        let body = json!({"id": i, "title": format!("t{i}")}).to_string();
+        assert_eq!(it.post("/items", body.as_bytes(), &[]).await.status(), 202);
+    }
+    assert!(it.wait_idle(Duration::from_secs(120)).await);
+    for i in 0..3 {
+        let e = it.entity("item", &i.to_string()).expect("the entity is applied");
+        let p = &e["properties"];
+        assert_eq!((&p["forever"], &p["recursion"], &p["fine"]), (&Value::Null, &Value::Null, &json!(format!("t{i}"))));
+        assert_eq!(p["deep"], 1, "libjq's value for a value 100,000 levels deep");
+    }
+    let metrics = it.client.get(format!("{}/metrics", it.base_url)).send().await.unwrap().text().await.unwrap();
+    let line =
+        metrics.lines().find(|l| l.starts_with(r#"ocean_mapping_failures_total{kind="item",reason="leaf_budget"}"#));
+    assert_eq!(line.and_then(|l| l.rsplit(' ').next()), Some("6"), "{metrics}");
+    let ready = it.client.get(format!("{}/health/ready", it.base_url)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    // Nothing is left to run again after a restart.
+    it.shutdown().await;
+    let it = start(state.clone()).await;
+    assert_eq!(it.running().queued(), 0);
+    it.shutdown().await;
+    let _ = std::fs::remove_dir_all(state);
+}

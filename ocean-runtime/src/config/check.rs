@@ -218,6 +218,7 @@ impl Settings {
             "seconds",
         );
         range(&mut p, "queue.hot_memory_mib", self.queue.hot_memory_mib as f64, 0.0, 1024.0 * 1024.0, "MiB");
+        range(&mut p, "mapping.leaf_budget_ms", self.mapping.leaf_budget_ms as f64, 1.0, 600_000.0, "ms");
         range(&mut p, "port.request_timeout", self.port.request_timeout as f64, 1.0, 3600.0, "seconds");
         range(&mut p, "port.app_config_cache_ttl", self.port.app_config_cache_ttl as f64, 1.0, 365.0 * DAY, "seconds");
         if p.is_empty() { Ok(()) } else { Err(crate::Error::Config(p.join("\n"))) }

@@ -112,6 +112,21 @@ impl Default for QueueSettings {
     }
 }
 
+/// Mapping evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MappingSettings {
+    /// Time one mapping leaf (or selector, `itemsToParse`, `group_by`) may evaluate before it is an error,
+    /// in milliseconds (`OCEAN__MAPPING__LEAF_BUDGET_MS`, default 1000).
+    pub leaf_budget_ms: u64,
+}
+
+impl Default for MappingSettings {
+    fn default() -> Self {
+        Self { leaf_budget_ms: 1000 }
+    }
+}
+
 /// The admin API (dead letters).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -162,6 +177,8 @@ pub struct Settings {
     pub allow_environment_variables_jq_access: bool,
     /// Queue.
     pub queue: QueueSettings,
+    /// Mapping evaluation.
+    pub mapping: MappingSettings,
     /// Admin API.
     pub admin: AdminSettings,
     /// Port.
@@ -183,6 +200,7 @@ impl Default for Settings {
             mapping_file: None,
             allow_environment_variables_jq_access: false,
             queue: QueueSettings::default(),
+            mapping: MappingSettings::default(),
             admin: AdminSettings::default(),
             port: PortSettings::default(),
             integration: IntegrationSettings::default(),

@@ -4,10 +4,10 @@
 //! null), where jaq answers `false`.
 
 use jaq_core::native::{Fun, bome, run, v};
-use jaq_core::{Cv, Error, ValR, data};
+use jaq_core::{Cv, Error, ValR};
 use jaq_json::Val;
 
-type D = data::JustLut<Val>;
+type D = super::budget::Data;
 
 pub(super) const REPLACED: [&str; 1] = ["contains"];
 

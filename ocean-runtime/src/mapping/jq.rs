@@ -1,13 +1,30 @@
 //! jq programs through jaq, with Port's semantics: single-quote rewriting, `env` blanked, first output.
 
 use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{Compiler, Ctx, Vars, data};
+use jaq_core::{Compiler, Ctx, Vars};
 use jaq_json::Val;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use super::budget::{self, Budget, Env};
 use super::{compat, regex};
 
-type D = data::JustLut<Val>;
+type D = budget::Data;
+
+/// How long one leaf may evaluate and how much stack it may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Time per evaluation (`OCEAN__MAPPING__LEAF_BUDGET_MS`, default 1000 ms).
+    pub time: std::time::Duration,
+    /// Stack per evaluation, in bytes: what the evaluating thread has to spare.
+    pub stack: usize,
+}
+
+impl Default for Limits {
+    /// One second, and half a MiB of stack (what any thread of a tokio runtime can spare).
+    fn default() -> Self {
+        Self { time: std::time::Duration::from_secs(1), stack: 512 * 1024 }
+    }
+}
 
 /// A compile error of a jq program, with the byte offset in the program as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +52,26 @@ pub struct Program {
     path: Option<Vec<String>>,
 }
 
+/// What evaluation returned, before Port's semantics turn an error into null.
+pub(crate) type Outcome<T> = Result<Option<T>, LeafError>;
+
+/// Why an evaluation gave no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LeafError {
+    /// An error of the program (`error`, a type error, ...), as jq reports it.
+    Jq(String),
+    /// The evaluation was stopped: it went past its time, steps or stack.
+    Budget(String),
+}
+
+impl std::fmt::Display for LeafError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Jq(e) | Self::Budget(e) => f.write_str(e),
+        }
+    }
+}
+
 impl std::fmt::Debug for Program {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Program({:?})", self.source)
@@ -50,8 +87,11 @@ pub(crate) fn format_filter(program: &str) -> String {
 }
 
 /// jq's standard definitions, parsed once per process rather than once per program.
-static PRELUDE: std::sync::LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> =
-    std::sync::LazyLock::new(|| jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).collect());
+/// jq's loops are defined again after them, with a budget step in each iteration (see `budget`).
+static PRELUDE: std::sync::LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> = std::sync::LazyLock::new(|| {
+    let loops = jaq_core::load::parse(budget::LOOPS, |p| p.defs()).unwrap_or_default();
+    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(loops).collect()
+});
 
 impl Program {
     /// Compiles a mapping expression. Without `allow_env`, `env` and `$ENV` are empty objects.
@@ -63,7 +103,10 @@ impl Program {
     /// assert!(err.message.contains("nosuchfn"));
     /// ```
     pub fn compile(code: &str, allow_env: bool) -> Result<Self, JqError> {
-        let formatted = format_filter(code);
+        // Every function body and every `reduce`/`foreach` step spends from the evaluation's budget.
+        let single_quoted = format_filter(code);
+        let points = budget::tick_points(&single_quoted).unwrap_or_default();
+        let formatted = budget::insert_ticks(&single_quoted, &points);
         let (prefix, env_json) = if allow_env {
             let env: serde_json::Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
             let json = Value::Object(env).to_string();
@@ -76,7 +119,7 @@ impl Program {
         let shift = prefix.len();
         let offset_in = |part: &str| {
             let span = jaq_core::load::span(&full, part);
-            span.start.checked_sub(shift)
+            span.start.checked_sub(shift).map(|o| budget::original_offset(&points, o))
         };
         let loader = Loader::new(PRELUDE.iter().cloned());
         let arena = Arena::default();
@@ -110,6 +153,8 @@ impl Program {
             first.unwrap_or(JqError { message: "invalid jq program".into(), offset: None })
         })?;
         let funs = jaq_core::funs()
+            .filter(|(name, args, _)| !(*name == "range" && args.len() == 3))
+            .chain(budget::funs())
             .chain(jaq_std::funs().filter(|(name, _, _)| !regex::REPLACED.contains(name)))
             .chain(jaq_json::funs().filter(|(name, _, _)| !compat::REPLACED.contains(name)))
             .chain(regex::funs())
@@ -136,33 +181,50 @@ impl Program {
         &self.source
     }
 
-    /// The first output for a JSON input; `Ok(None)` when the program yields nothing.
+    /// The first output for a JSON input; `Ok(None)` when the program yields nothing. Evaluated within
+    /// the default [`Limits`]; an evaluation beyond them is an error.
     pub fn first(&self, input: &Value) -> Result<Option<Value>, String> {
+        self.first_within(input, Limits::default())
+    }
+
+    /// [`Program::first`] within `limits`.
+    pub fn first_within(&self, input: &Value, limits: Limits) -> Result<Option<Value>, String> {
         if let Some(path) = &self.path {
             let mut v = input;
             for key in path {
                 v = match v {
                     Value::Object(m) => m.get(key).unwrap_or(&Value::Null),
                     Value::Null => &Value::Null,
-                    _ => return self.first_val(to_val(input)).map(|v| v.map(|v| from_val(&v))),
+                    _ => return self.first_val_json(input, limits),
                 };
             }
             return Ok(Some(v.clone()));
         }
-        self.first_val(to_val(input)).map(|v| v.map(|v| from_val(&v)))
+        self.first_val_json(input, limits)
     }
 
-    /// The first output for a jaq value.
-    pub(crate) fn first_val(&self, input: Val) -> Result<Option<Val>, String> {
-        let ctx = Ctx::<D>::new(&self.filter.lut, Vars::new([]));
+    fn first_val_json(&self, input: &Value, limits: Limits) -> Result<Option<Value>, String> {
+        let out = self.first_val(to_val(input), limits).map_err(|e| e.to_string())?;
+        out.map(|v| from_val(&v)).transpose()
+    }
+
+    /// The first output for a jaq value, within `limits`.
+    pub(crate) fn first_val(&self, input: Val, limits: Limits) -> Outcome<Val> {
+        let budget = Budget::new(limits.time, limits.stack);
+        let ctx = Ctx::<D>::new(Env { lut: &self.filter.lut, budget: &budget }, Vars::new([]));
         let mut out = self.filter.id.run((ctx, input));
-        match out.next() {
+        let first = out.next();
+        drop(out);
+        match first {
             None => Ok(None),
             Some(Ok(v)) => Ok(Some(v)),
             // Errors and `halt` are values here, never a process exit.
             Some(Err(exn)) => match exn.get_err() {
-                Ok(e) => Err(e.to_string()),
-                Err(_) => Err("halt".into()),
+                Ok(e) => Err(LeafError::Jq(e.to_string())),
+                Err(halt) => match (budget.exceeded(), halt.get_halt()) {
+                    (Some(why), Ok(budget::HALT_CODE)) => Err(LeafError::Budget(format!("`{}`: {why}", self.source))),
+                    _ => Err(LeafError::Jq("halt".into())),
+                },
             },
         }
     }
@@ -204,9 +266,19 @@ pub(crate) fn to_val(v: &Value) -> Val {
     }
 }
 
-/// Converts a jaq value back into JSON (non-finite numbers become null, as in jq).
-pub(crate) fn from_val(v: &Val) -> Value {
-    match v {
+/// How deep a value a leaf may give: what JSON readers accept (serde_json stops at 128 levels), less
+/// the levels of the entity around it.
+pub(crate) const MAX_OUTPUT_DEPTH: usize = 100;
+
+/// Converts a jaq value back into JSON (non-finite numbers become null, as in jq); an error when it is
+/// nested deeper than [`MAX_OUTPUT_DEPTH`].
+pub(crate) fn from_val(v: &Val) -> Result<Value, String> {
+    convert(v, MAX_OUTPUT_DEPTH).ok_or_else(|| format!("the value is nested deeper than {MAX_OUTPUT_DEPTH} levels"))
+}
+
+fn convert(v: &Val, depth: usize) -> Option<Value> {
+    let below = || depth.checked_sub(1);
+    Some(match v {
         Val::Null => Value::Null,
         Val::Bool(b) => Value::Bool(*b),
         Val::Num(n) => {
@@ -225,17 +297,21 @@ pub(crate) fn from_val(v: &Val) -> Value {
             }
         }
         Val::TStr(b) | Val::BStr(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
-        Val::Arr(a) => Value::Array(a.iter().map(from_val).collect()),
-        Val::Obj(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
-                        other => other.to_string(),
-                    };
-                    (key, from_val(v))
-                })
-                .collect(),
-        ),
-    }
+        Val::Arr(a) => {
+            let d = below()?;
+            Value::Array(a.iter().map(|v| convert(v, d)).collect::<Option<_>>()?)
+        }
+        Val::Obj(m) => {
+            let d = below()?;
+            let mut out = Map::new();
+            for (k, v) in m.iter() {
+                let key = match k {
+                    Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => other.to_string(),
+                };
+                out.insert(key, convert(v, d)?);
+            }
+            Value::Object(out)
+        }
+    })
 }

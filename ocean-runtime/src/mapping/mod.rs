@@ -1,7 +1,9 @@
 //! Mapping: raw objects to catalog entities with the jq programs of the Port app config, compiled once
 //! per config version.
 
+mod budget;
 mod compat;
+pub(crate) mod evaluator;
 mod jq;
 mod model;
 mod regex;
@@ -11,7 +13,7 @@ use std::collections::HashSet;
 use jaq_json::Val;
 use serde_json::{Map, Value};
 
-pub use jq::{JqError, Program};
+pub use jq::{JqError, Limits, Program};
 pub use model::{
     Changes, Entity, EntityConfig, EntityRef, MappingFailure, PortAppConfig, PortResourceConfig, ResourceConfig,
     Selector,
@@ -62,6 +64,7 @@ struct Compiled {
 pub struct Mapping {
     config: PortAppConfig,
     compiled: Vec<Compiled>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Mapping {
@@ -124,7 +127,18 @@ impl Mapping {
                 });
             }
         }
-        if errors.is_empty() { Ok(Self { config, compiled }) } else { Err(Error::Mapping(errors.join("\n"))) }
+        if errors.is_empty() {
+            Ok(Self { config, compiled, limits: Limits::default() })
+        } else {
+            Err(Error::Mapping(errors.join("\n")))
+        }
+    }
+
+    /// Evaluates every leaf within `limits` (by default [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The config as written.
@@ -151,6 +165,7 @@ impl Mapping {
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
         let mut failures = Vec::new();
+        let mut overruns_all = Vec::new();
         for (input, (index, updated, deleted)) in results.iter().enumerate() {
             let Some(c) = self.compiled.get(*index) else { continue };
             let kind = &self.config.resources[*index].kind;
@@ -158,8 +173,9 @@ impl Mapping {
                 tracing::warn!(kind = %kind, reason, "{detail}");
                 failures.push(MappingFailure { input, kind: kind.clone(), reason, detail });
             };
+            let mut overruns = Vec::new();
             for item in self.expand(c, updated, &mut fail) {
-                match self.map_one(c, &item) {
+                match self.map_one(c, &item, &mut overruns) {
                     Ok((true, e)) => upserts.push(e),
                     Ok((false, e)) => deletes.extend(entity_ref(&e)),
                     // An item that fails the selector only leads to a delete when its identifier can be computed.
@@ -168,10 +184,16 @@ impl Mapping {
                 }
             }
             for item in self.expand(c, deleted, &mut fail) {
-                if let Ok((_, e)) = self.map_one(c, &item) {
+                if let Ok((_, e)) = self.map_one(c, &item, &mut overruns) {
                     deletes.extend(entity_ref(&e));
                 }
             }
+            overruns_all.extend(overruns.into_iter().map(|detail| MappingFailure {
+                input,
+                kind: kind.clone(),
+                reason: "leaf_budget",
+                detail,
+            }));
         }
         let kept: HashSet<(String, String)> =
             upserts.iter().filter_map(|e: &Entity| e.id_str().map(|id| (e.blueprint.clone(), id.to_owned()))).collect();
@@ -186,6 +208,7 @@ impl Mapping {
             delete_dependents: self.config.delete_dependent_entities,
             create_missing_related: self.config.create_missing_related_entities,
             failures,
+            overruns: overruns_all,
         }
     }
 
@@ -197,10 +220,14 @@ impl Mapping {
                 out.push(v);
                 continue;
             };
-            let elements = match p.first_val(v) {
+            let elements = match p.first_val(v, self.limits) {
                 Ok(Some(arr)) => match jq::from_val(&arr) {
-                    Value::Array(a) => a,
-                    other => {
+                    Ok(Value::Array(a)) => a,
+                    Err(e) => {
+                        fail("items_to_parse", format!("itemsToParse `{}`: {e}", p.source()));
+                        continue;
+                    }
+                    Ok(other) => {
                         let got = kind_of(&other);
                         fail("items_to_parse", format!("itemsToParse `{}` gave {got}, not an array", p.source()));
                         continue;
@@ -230,11 +257,17 @@ impl Mapping {
     }
 
     /// `(passed selector, entity)`, or why the item gives no entity.
-    fn map_one(&self, c: &Compiled, item: &Val) -> std::result::Result<(bool, Entity), Unmapped> {
-        let passed = match c.selector.first_val(item.clone()) {
+    fn map_one(
+        &self,
+        c: &Compiled,
+        item: &Val,
+        overruns: &mut Vec<String>,
+    ) -> std::result::Result<(bool, Entity), Unmapped> {
+        let passed = match c.selector.first_val(item.clone(), self.limits) {
             Ok(Some(Val::Bool(b))) => b,
             Ok(other) => {
-                let got = other.map_or_else(|| "no output".to_owned(), |v| jq::from_val(&v).to_string());
+                let got = other
+                    .map_or_else(|| "no output".to_owned(), |v| jq::from_val(&v).map_or_else(|e| e, |v| v.to_string()));
                 return Err(Unmapped::new(
                     true,
                     "selector_not_boolean",
@@ -250,8 +283,8 @@ impl Mapping {
             }
         };
         if !passed {
-            let identifier = eval(&c.identifier, item);
-            let blueprint = eval(&c.blueprint, item);
+            let identifier = eval(&c.identifier, item, self.limits, overruns);
+            let blueprint = eval(&c.blueprint, item, self.limits, overruns);
             let entity = Entity {
                 identifier,
                 title: Value::Null,
@@ -263,7 +296,7 @@ impl Mapping {
             };
             return valid(entity, false).map(|e| (false, e));
         }
-        let Value::Object(mut m) = eval(&c.whole, item) else {
+        let Value::Object(mut m) = eval(&c.whole, item, self.limits, overruns) else {
             return Err(Unmapped::new(true, "no_identifier", "the entity mapping is not an object".into()));
         };
         let entity = Entity {
@@ -339,19 +372,31 @@ fn entity_ref(e: &Entity) -> Option<EntityRef> {
     e.id_str().map(|id| EntityRef { blueprint: e.blueprint.clone(), identifier: id.to_owned() })
 }
 
-fn eval(t: &Template, item: &Val) -> Value {
+/// A leaf's value; errors are null, as Port's semantics say, and evaluations stopped by their budget are
+/// also noted in `overruns` (they are counted).
+fn eval(t: &Template, item: &Val, limits: Limits, overruns: &mut Vec<String>) -> Value {
     match t {
         Template::Literal(v) => v.clone(),
-        Template::Jq(p) => match p.first_val(item.clone()) {
-            Ok(Some(v)) => jq::from_val(&v),
+        Template::Jq(p) => match p.first_val(item.clone(), limits) {
+            Ok(Some(v)) => jq::from_val(&v).unwrap_or_else(|e| {
+                tracing::warn!(expr = p.source(), error = %e, "mapping expression failed; null used");
+                Value::Null
+            }),
             Ok(None) => Value::Null,
+            Err(jq::LeafError::Budget(e)) => {
+                tracing::warn!(error = %e, "mapping expression stopped; null used");
+                overruns.push(e);
+                Value::Null
+            }
             Err(e) => {
                 tracing::warn!(expr = p.source(), error = %e, "mapping expression failed; null used");
                 Value::Null
             }
         },
-        Template::Object(fields) => Value::Object(fields.iter().map(|(k, t)| (k.clone(), eval(t, item))).collect()),
-        Template::Array(items) => Value::Array(items.iter().map(|t| eval(t, item)).collect()),
+        Template::Object(fields) => {
+            Value::Object(fields.iter().map(|(k, t)| (k.clone(), eval(t, item, limits, overruns))).collect())
+        }
+        Template::Array(items) => Value::Array(items.iter().map(|t| eval(t, item, limits, overruns)).collect()),
     }
 }
 

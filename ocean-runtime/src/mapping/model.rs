@@ -170,6 +170,9 @@ pub struct Changes {
     pub create_missing_related: bool,
     /// Items the mapping could not turn into an entity; not part of what a sink applies.
     pub failures: Vec<MappingFailure>,
+    /// Leaves stopped by their budget (`OCEAN__MAPPING__LEAF_BUDGET_MS`), which became null: counted,
+    /// not failures of the event.
+    pub overruns: Vec<MappingFailure>,
 }
 
 /// An item that the mapping could not turn into an entity, and why.
@@ -193,7 +196,8 @@ pub struct MappingFailure {
     /// The resource's kind.
     pub kind: String,
     /// A short reason, as the `ocean_mapping_failures_total` metric labels it: `no_identifier`,
-    /// `no_blueprint`, `selector_error`, `selector_not_boolean`, `items_to_parse`.
+    /// `no_blueprint`, `selector_error`, `selector_not_boolean`, `items_to_parse`, or `leaf_budget` for a
+    /// leaf stopped by its budget.
     pub reason: &'static str,
     /// What happened, naming the expression.
     pub detail: String,

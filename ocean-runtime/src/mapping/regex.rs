@@ -6,10 +6,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use jaq_core::native::{Fun, bome, run, v};
-use jaq_core::{Cv, Error, ValR, data};
+use jaq_core::{Cv, Error, ValR};
 use jaq_json::Val;
 
-type D = data::JustLut<Val>;
+type D = super::budget::Data;
 
 pub(super) const REPLACED: [&str; 3] = ["matches", "split_matches", "split_"];
 
