@@ -66,30 +66,47 @@ impl ProcessorError {
     }
 }
 
-/// Why a request failed authentication. The message never contains a secret or an expected signature.
+/// Why a request failed authentication. Each names the header it is about, as providers write it
+/// (`X-Gitlab-Token`); the message never contains a secret or an expected signature.
+///
+/// ```
+/// let e = ocean::AuthError::Mismatch("x-gitlab-token".into());
+/// assert_eq!(e.to_string(), "`X-Gitlab-Token` does not match");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// A required header is absent.
-    #[error("missing header `{0}`")]
-    MissingHeader(&'static str),
+    #[error("missing header `{}`", display_header(.0))]
+    MissingHeader(String),
     /// A header is present but not in the expected format.
-    #[error("malformed header `{0}`")]
-    MalformedHeader(&'static str),
+    #[error("header `{}` is not in the expected format", display_header(.0))]
+    MalformedHeader(String),
     /// A header the verifier reads was sent more than once.
-    #[error("header `{0}` sent more than once")]
+    #[error("header `{}` sent more than once", display_header(.0))]
     DuplicateHeader(String),
-    /// No signature or token matched.
-    #[error("signature mismatch")]
-    Mismatch,
+    /// No signature or token in the header matched.
+    #[error("`{}` does not match", display_header(.0))]
+    Mismatch(String),
     /// The signed timestamp is outside the tolerance.
-    #[error("timestamp outside tolerance")]
-    StaleTimestamp,
+    #[error("the timestamp in `{}` is outside the tolerance", display_header(.0))]
+    StaleTimestamp(String),
     /// The processor has no authentication (it neither implements `authenticate` nor names a verifier).
     #[error("no authentication configured")]
     NotConfigured,
     /// A custom rejection from a processor's `authenticate`.
     #[error("{0}")]
     Rejected(String),
+}
+
+/// `x-hub-signature-256` → `X-Hub-Signature-256`: header names as providers document them.
+pub(crate) fn display_header(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// An error that stops start-up or a command: configuration, mapping, binding.

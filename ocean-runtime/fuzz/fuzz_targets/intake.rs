@@ -4,7 +4,8 @@
 //!
 //! Input: `name: value` lines, an empty line, then the body; without an empty line, all of it is the body
 //! (so corpus payloads are seeds as they are). When the input's length is odd, the target signs the body
-//! with the GitHub scheme before verifying, so that the accepting path is reached as well.
+//! with the GitHub scheme before verifying, so that the accepting path is reached as well; when it is 3
+//! modulo 4, it adds a second, forged signature header, which every verifier must refuse.
 
 #![no_main]
 
@@ -90,12 +91,24 @@ fuzz_target!(|data: &[u8]| {
         pairs.retain(|(k, _)| k != "x-hub-signature-256");
         pairs.push(("x-hub-signature-256".into(), format!("sha256={mac}")));
     }
+    let doubled = data.len() % 4 == 3;
+    if doubled {
+        pairs.push(("x-hub-signature-256".into(), format!("sha256={}", "0".repeat(64))));
+    }
+    // A header any verifier reads, sent more than once, is refused by that verifier.
+    let repeated: Vec<String> = {
+        let mut names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort_unstable();
+        names.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0].to_owned()).collect()
+    };
     let headers = Headers::from_pairs(pairs);
     let now = SystemTime::now();
     let f = &*FIXTURE;
     for (i, v) in f.verifiers.iter().enumerate() {
         let verdict = v.verify(body, &headers, now);
-        if signed && i == 0 {
+        if v.headers().iter().any(|h| repeated.iter().any(|r| r.eq_ignore_ascii_case(h))) {
+            assert!(verdict.is_err(), "a verifier accepted a request with a repeated header it reads");
+        } else if signed && !doubled && i == 0 {
             assert!(verdict.is_ok(), "a body signed with the secret must verify: {verdict:?}");
         }
     }

@@ -33,57 +33,61 @@ pub(super) fn signing_key(raw: &[u8]) -> Vec<u8> {
     }
 }
 
-fn header<'h>(headers: &'h Headers, name: &'static str) -> Result<&'h str, AuthError> {
-    headers.get(name).ok_or(AuthError::MissingHeader(name))
+fn header<'h>(headers: &'h Headers, name: &str) -> Result<&'h str, AuthError> {
+    headers.get(name).ok_or_else(|| AuthError::MissingHeader(name.to_owned()))
 }
 
-fn any_key(keys: &[Vec<u8>], f: impl Fn(&[u8]) -> bool) -> R {
+fn malformed(name: &str) -> AuthError {
+    AuthError::MalformedHeader(name.to_owned())
+}
+
+fn any_key(keys: &[Vec<u8>], name: &str, f: impl Fn(&[u8]) -> bool) -> R {
     // Every key is tried, whatever the outcome, so timing does not tell which key matched.
     let mut ok = false;
     for k in keys {
         ok |= f(k);
     }
-    if ok { Ok(()) } else { Err(AuthError::Mismatch) }
+    if ok { Ok(()) } else { Err(AuthError::Mismatch(name.to_owned())) }
 }
 
-fn hex_sig(s: &str, name: &'static str) -> Result<Vec<u8>, AuthError> {
-    hex::decode(s.trim()).map_err(|_| AuthError::MalformedHeader(name))
+fn hex_sig(s: &str, name: &str) -> Result<Vec<u8>, AuthError> {
+    hex::decode(s.trim()).map_err(|_| malformed(name))
 }
 
 pub(super) fn github(keys: &[Vec<u8>], body: &[u8], headers: &Headers, legacy: bool) -> R {
     if let Some(v) = headers.get("x-hub-signature-256") {
-        let sig = v.strip_prefix("sha256=").ok_or(AuthError::MalformedHeader("x-hub-signature-256"))?;
+        let sig = v.strip_prefix("sha256=").ok_or_else(|| malformed("x-hub-signature-256"))?;
         let sig = hex_sig(sig, "x-hub-signature-256")?;
-        return any_key(keys, |k| ct_eq(&sign(Algorithm::Sha256, k, &[body]), &sig));
+        return any_key(keys, "x-hub-signature-256", |k| ct_eq(&sign(Algorithm::Sha256, k, &[body]), &sig));
     }
     if legacy && let Some(v) = headers.get("x-hub-signature") {
-        let sig = v.strip_prefix("sha1=").ok_or(AuthError::MalformedHeader("x-hub-signature"))?;
+        let sig = v.strip_prefix("sha1=").ok_or_else(|| malformed("x-hub-signature"))?;
         let sig = hex_sig(sig, "x-hub-signature")?;
-        return any_key(keys, |k| ct_eq(&sign(Algorithm::Sha1, k, &[body]), &sig));
+        return any_key(keys, "x-hub-signature", |k| ct_eq(&sign(Algorithm::Sha1, k, &[body]), &sig));
     }
-    Err(AuthError::MissingHeader("x-hub-signature-256"))
+    Err(AuthError::MissingHeader("x-hub-signature-256".into()))
 }
 
-pub(super) fn prefixed_hex(keys: &[Vec<u8>], body: &[u8], headers: &Headers, name: &'static str, alg: Algorithm) -> R {
+pub(super) fn prefixed_hex(keys: &[Vec<u8>], body: &[u8], headers: &Headers, name: &str, alg: Algorithm) -> R {
     let v = header(headers, name)?;
-    let (prefix, sig) = v.split_once('=').ok_or(AuthError::MalformedHeader(name))?;
+    let (prefix, sig) = v.split_once('=').ok_or_else(|| malformed(name))?;
     let expected_prefix = match alg {
         Algorithm::Sha1 => "sha1",
         Algorithm::Sha256 => "sha256",
         Algorithm::Sha512 => "sha512",
     };
     if !prefix.eq_ignore_ascii_case(expected_prefix) {
-        return Err(AuthError::MalformedHeader(name));
+        return Err(malformed(name));
     }
     let sig = hex_sig(sig, name)?;
-    any_key(keys, |k| ct_eq(&sign(alg, k, &[body]), &sig))
+    any_key(keys, name, |k| ct_eq(&sign(alg, k, &[body]), &sig))
 }
 
-fn check_timestamp(ts: &str, now: SystemTime, tolerance: Duration, name: &'static str) -> Result<i64, AuthError> {
-    let t: i64 = ts.trim().parse().map_err(|_| AuthError::MalformedHeader(name))?;
+fn check_timestamp(ts: &str, now: SystemTime, tolerance: Duration, name: &str) -> Result<i64, AuthError> {
+    let t: i64 = ts.trim().parse().map_err(|_| malformed(name))?;
     let now = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     if (now - t).unsigned_abs() > tolerance.as_secs() {
-        return Err(AuthError::StaleTimestamp);
+        return Err(AuthError::StaleTimestamp(name.to_owned()));
     }
     Ok(t)
 }
@@ -96,9 +100,9 @@ pub(super) fn standard(keys: &[Vec<u8>], body: &[u8], headers: &Headers, now: Sy
     let candidates: Vec<Vec<u8>> =
         sigs.split_whitespace().filter_map(|s| s.strip_prefix("v1,")).filter_map(|s| B64.decode(s).ok()).collect();
     if candidates.is_empty() {
-        return Err(AuthError::MalformedHeader("webhook-signature"));
+        return Err(malformed("webhook-signature"));
     }
-    any_key(keys, |k| {
+    any_key(keys, "webhook-signature", |k| {
         let mac = sign(Algorithm::Sha256, k, &[id.as_bytes(), b".", ts.trim().as_bytes(), b".", body]);
         candidates.iter().fold(false, |ok, c| ok | ct_eq(&mac, c))
     })
@@ -109,9 +113,9 @@ pub(super) fn pagerduty(keys: &[Vec<u8>], body: &[u8], headers: &Headers) -> R {
     let candidates: Vec<Vec<u8>> =
         v.split(',').filter_map(|s| s.trim().strip_prefix("v1=")).filter_map(|s| hex::decode(s).ok()).collect();
     if candidates.is_empty() {
-        return Err(AuthError::MalformedHeader("x-pagerduty-signature"));
+        return Err(malformed("x-pagerduty-signature"));
     }
-    any_key(keys, |k| {
+    any_key(keys, "x-pagerduty-signature", |k| {
         let mac = sign(Algorithm::Sha256, k, &[body]);
         candidates.iter().fold(false, |ok, c| ok | ct_eq(&mac, c))
     })
@@ -128,12 +132,12 @@ pub(super) fn stripe(keys: &[Vec<u8>], body: &[u8], headers: &Headers, now: Syst
             _ => {}
         }
     }
-    let t = t.ok_or(AuthError::MalformedHeader("stripe-signature"))?;
+    let t = t.ok_or_else(|| malformed("stripe-signature"))?;
     if candidates.is_empty() {
-        return Err(AuthError::MalformedHeader("stripe-signature"));
+        return Err(malformed("stripe-signature"));
     }
     check_timestamp(t, now, tol, "stripe-signature")?;
-    any_key(keys, |k| {
+    any_key(keys, "stripe-signature", |k| {
         let mac = sign(Algorithm::Sha256, k, &[t.as_bytes(), b".", body]);
         candidates.iter().fold(false, |ok, c| ok | ct_eq(&mac, c))
     })
@@ -142,38 +146,37 @@ pub(super) fn stripe(keys: &[Vec<u8>], body: &[u8], headers: &Headers, now: Syst
 pub(super) fn slack(keys: &[Vec<u8>], body: &[u8], headers: &Headers, now: SystemTime, tol: Duration) -> R {
     let ts = header(headers, "x-slack-request-timestamp")?;
     let v = header(headers, "x-slack-signature")?;
-    let sig = v.strip_prefix("v0=").ok_or(AuthError::MalformedHeader("x-slack-signature"))?;
+    let sig = v.strip_prefix("v0=").ok_or_else(|| malformed("x-slack-signature"))?;
     let sig = hex_sig(sig, "x-slack-signature")?;
     check_timestamp(ts, now, tol, "x-slack-request-timestamp")?;
-    any_key(keys, |k| ct_eq(&sign(Algorithm::Sha256, k, &[b"v0:", ts.trim().as_bytes(), b":", body]), &sig))
+    let base = |k: &[u8]| sign(Algorithm::Sha256, k, &[b"v0:", ts.trim().as_bytes(), b":", body]);
+    any_key(keys, "x-slack-signature", |k| ct_eq(&base(k), &sig))
 }
 
 pub(super) fn generic(keys: &[Vec<u8>], body: &[u8], headers: &Headers, a: &Auth) -> R {
     let name = super::header_of(a);
-    let v = headers.get(name).ok_or(AuthError::MissingHeader("signature"))?;
+    let v = header(headers, name)?;
     let v = match super::prefix_of(a) {
-        Some(p) => v.strip_prefix(p).ok_or(AuthError::MalformedHeader("signature"))?,
+        Some(p) => v.strip_prefix(p).ok_or_else(|| malformed(name))?,
         None => v,
     };
     let sig = match super::encoding_of(a) {
-        Encoding::Hex => hex::decode(v.trim()).map_err(|_| AuthError::MalformedHeader("signature"))?,
-        Encoding::Base64 => B64.decode(v.trim()).map_err(|_| AuthError::MalformedHeader("signature"))?,
+        Encoding::Hex => hex::decode(v.trim()).map_err(|_| malformed(name))?,
+        Encoding::Base64 => B64.decode(v.trim()).map_err(|_| malformed(name))?,
     };
     let alg = super::algorithm_of(a);
-    any_key(keys, |k| ct_eq(&sign(alg, k, &[body]), &sig))
+    any_key(keys, name, |k| ct_eq(&sign(alg, k, &[body]), &sig))
 }
 
 pub(super) fn token(keys: &[Vec<u8>], headers: &Headers, name: &str) -> R {
-    let v = headers.get(name).ok_or(AuthError::MissingHeader("token"))?;
-    any_key(keys, |k| token_eq(k, v.as_bytes()))
+    let v = header(headers, name)?;
+    any_key(keys, name, |k| token_eq(k, v.as_bytes()))
 }
 
 pub(super) fn basic(keys: &[Vec<u8>], headers: &Headers) -> R {
     let v = header(headers, "authorization")?;
-    let encoded = v
-        .strip_prefix("Basic ")
-        .or_else(|| v.strip_prefix("basic "))
-        .ok_or(AuthError::MalformedHeader("authorization"))?;
-    let decoded = B64.decode(encoded.trim()).map_err(|_| AuthError::MalformedHeader("authorization"))?;
-    any_key(keys, |k| token_eq(k, &decoded))
+    let encoded =
+        v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")).ok_or_else(|| malformed("authorization"))?;
+    let decoded = B64.decode(encoded.trim()).map_err(|_| malformed("authorization"))?;
+    any_key(keys, "authorization", |k| token_eq(k, &decoded))
 }

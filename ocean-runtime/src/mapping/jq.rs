@@ -6,7 +6,7 @@ use jaq_json::Val;
 use serde_json::{Map, Value};
 
 use super::budget::{self, Budget, Env};
-use super::{compat, regex};
+use super::{compat, regex, rewrite};
 
 type D = budget::Data;
 
@@ -103,10 +103,25 @@ impl Program {
     /// assert!(err.message.contains("nosuchfn"));
     /// ```
     pub fn compile(code: &str, allow_env: bool) -> Result<Self, JqError> {
-        // Every function body and every `reduce`/`foreach` step spends from the evaluation's budget.
-        let single_quoted = format_filter(code);
-        let points = budget::tick_points(&single_quoted).unwrap_or_default();
-        let formatted = budget::insert_ticks(&single_quoted, &points);
+        // Every function body and every `reduce`/`foreach` step spends from the evaluation's budget. Errors
+        // are reported on the program as written: a program that does not compile with the budget steps
+        // is compiled without them, and its error, if any, is its own.
+        let formatted = format_filter(code);
+        let rewritten = rewrite::has_mul(&formatted).then(|| rewrite::rewrite(&formatted)).flatten();
+        let instrumented = rewritten.unwrap_or_else(|| {
+            let points = budget::tick_points(&formatted).unwrap_or_default();
+            budget::insert_ticks(&formatted, &points)
+        });
+        let filter = match Self::build(&instrumented, allow_env) {
+            Ok(f) => f,
+            Err(_) if instrumented != formatted => Self::build(&formatted, allow_env)?,
+            Err(e) => return Err(e),
+        };
+        Ok(Self { filter, source: code.to_owned(), path: simple_path(code) })
+    }
+
+    /// Compiles a formatted program; error offsets are in `formatted`.
+    fn build(formatted: &str, allow_env: bool) -> Result<jaq_core::Filter<D>, JqError> {
         let (prefix, env_json) = if allow_env {
             let env: serde_json::Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
             let json = Value::Object(env).to_string();
@@ -119,7 +134,7 @@ impl Program {
         let shift = prefix.len();
         let offset_in = |part: &str| {
             let span = jaq_core::load::span(&full, part);
-            span.start.checked_sub(shift).map(|o| budget::original_offset(&points, o))
+            span.start.checked_sub(shift)
         };
         let loader = Loader::new(PRELUDE.iter().cloned());
         let arena = Arena::default();
@@ -168,7 +183,7 @@ impl Program {
                 None => JqError { message: "invalid jq program".into(), offset: None },
             }
         })?;
-        Ok(Self { filter, source: code.to_owned(), path: simple_path(code) })
+        Ok(filter)
     }
 
     /// The path, when the program is only one (`.a.b`): `["a", "b"]`.

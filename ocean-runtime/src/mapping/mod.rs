@@ -7,6 +7,7 @@ pub(crate) mod evaluator;
 mod jq;
 mod model;
 mod regex;
+mod rewrite;
 
 use std::collections::HashSet;
 

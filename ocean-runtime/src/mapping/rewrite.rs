@@ -1,0 +1,345 @@
+//! A jq program rewritten for its budget, when the step insertion of `budget::tick_points` is not
+//! enough: string repetition (`"x" * 1000000000`) allocates in one operation, with no loop to stop. Such
+//! programs are parsed with jaq's parser and printed again, fully parenthesised, with every `l * r` as
+//! `__mul(r; l)` (a native that refuses results past the size limit), every function body and every
+//! `reduce`/`foreach` update behind `__tick`. Programs without `*` are not rewritten.
+
+use std::fmt::Write;
+
+use jaq_core::load::lex::StrPart;
+use jaq_core::load::parse::{BinaryOp, Def, Pattern, Term};
+use jaq_core::ops::Math;
+use jaq_core::path::{Opt, Part};
+
+/// Whether the program has a `*` operator (outside strings).
+pub(super) fn has_mul(code: &str) -> bool {
+    use jaq_core::load::lex::{Tok, Token};
+    fn any(tokens: &[Token<&str>]) -> bool {
+        tokens.iter().any(|Token(s, t)| match t {
+            Tok::Sym => *s == "*" || *s == "*=",
+            Tok::Block(inner) => any(inner),
+            Tok::Str(parts) => parts.iter().any(|p| matches!(p, StrPart::Term(Token(_, Tok::Block(i))) if any(i))),
+            _ => false,
+        })
+    }
+    jaq_core::load::Lexer::new(code).lex().is_ok_and(|t| any(&t))
+}
+
+/// The program printed again with its budget steps and a checked `*`; `None` when it does not parse
+/// (its compilation reports why) or uses `*=` (left as it is).
+pub(super) fn rewrite(code: &str) -> Option<String> {
+    let (defs, main) = jaq_core::load::parse(code, |p| {
+        let defs = p.defs()?;
+        let main = p.term()?;
+        Ok((defs, main))
+    })?;
+    let mut out = String::with_capacity(code.len() * 2);
+    for d in &defs {
+        def(&mut out, d)?;
+    }
+    term(&mut out, &main)?;
+    Some(out)
+}
+
+fn def(out: &mut String, d: &Def<&str>) -> Option<()> {
+    out.push_str("def ");
+    out.push_str(d.name);
+    if !d.args.is_empty() {
+        out.push('(');
+        out.push_str(&d.args.join("; "));
+        out.push(')');
+    }
+    out.push_str(": __tick | (");
+    term(out, &d.body)?;
+    out.push_str("); ");
+    Some(())
+}
+
+/// `(t)`.
+fn paren(out: &mut String, t: &Term<&str>) -> Option<()> {
+    out.push('(');
+    term(out, t)?;
+    out.push(')');
+    Some(())
+}
+
+fn string(out: &mut String, fmt: Option<&str>, parts: &[StrPart<&str, Term<&str>>]) -> Option<()> {
+    if let Some(f) = fmt {
+        out.push_str(f);
+        out.push(' ');
+    }
+    out.push('"');
+    for p in parts {
+        match p {
+            StrPart::Str(s) => out.push_str(s),
+            StrPart::Char('"') => out.push_str("\\\""),
+            StrPart::Char('\\') => out.push_str("\\\\"),
+            StrPart::Char(c) if u32::from(*c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(*c));
+            }
+            StrPart::Char(c) => out.push(*c),
+            StrPart::Term(t) => {
+                out.push_str("\\(");
+                term(out, t)?;
+                out.push(')');
+            }
+        }
+    }
+    out.push('"');
+    Some(())
+}
+
+fn pattern(out: &mut String, p: &Pattern<&str>) -> Option<()> {
+    match p {
+        Pattern::Var(v) => out.push_str(v),
+        Pattern::Arr(ps) => {
+            out.push('[');
+            for (i, p) in ps.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                pattern(out, p)?;
+            }
+            out.push(']');
+        }
+        Pattern::Obj(entries) => {
+            out.push('{');
+            for (i, (k, p)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                paren(out, k)?;
+                out.push_str(": ");
+                pattern(out, p)?;
+            }
+            out.push('}');
+        }
+    }
+    Some(())
+}
+
+fn op(o: &BinaryOp<&str>) -> Option<String> {
+    Some(match o {
+        BinaryOp::Pipe(None) => "|".into(),
+        BinaryOp::Pipe(Some(_)) => return None,
+        BinaryOp::Comma => ",".into(),
+        BinaryOp::Alt => "//".into(),
+        BinaryOp::Or => "or".into(),
+        BinaryOp::And => "and".into(),
+        BinaryOp::Math(m) => m.as_str().into(),
+        BinaryOp::Cmp(c) => c.as_str().into(),
+        BinaryOp::Assign => "=".into(),
+        BinaryOp::Update => "|=".into(),
+        BinaryOp::UpdateMath(Math::Mul) => return None,
+        BinaryOp::UpdateMath(m) => format!("{}=", m.as_str()),
+        BinaryOp::UpdateAlt => "//=".into(),
+    })
+}
+
+fn term(out: &mut String, t: &Term<&str>) -> Option<()> {
+    match t {
+        Term::Id => out.push('.'),
+        Term::Recurse => out.push_str(".."),
+        Term::Num(n) => out.push_str(n),
+        Term::Str(fmt, parts) => string(out, *fmt, parts)?,
+        Term::Arr(None) => out.push_str("[]"),
+        Term::Arr(Some(t)) => {
+            out.push('[');
+            term(out, t)?;
+            out.push(']');
+        }
+        Term::Obj(entries) => {
+            out.push('{');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                match (k, v) {
+                    (k, Some(v)) => {
+                        paren(out, k)?;
+                        out.push_str(": ");
+                        paren(out, v)?;
+                    }
+                    (Term::Var(x), None) => out.push_str(x),
+                    (Term::Str(fmt, parts), None) => string(out, *fmt, parts)?,
+                    _ => return None,
+                }
+            }
+            out.push('}');
+        }
+        Term::Neg(t) => {
+            out.push('-');
+            paren(out, t)?;
+        }
+        Term::BinOp(l, BinaryOp::Math(Math::Mul), r) => {
+            // jq multiplies every value of `l` for each value of `r`: `r` varies slowest, as the first
+            // argument of a native does.
+            out.push_str("__mul(");
+            term(out, r)?;
+            out.push_str("; ");
+            term(out, l)?;
+            out.push(')');
+        }
+        Term::BinOp(l, BinaryOp::Pipe(Some(p)), r) => {
+            paren(out, l)?;
+            out.push_str(" as ");
+            pattern(out, p)?;
+            out.push_str(" | ");
+            paren(out, r)?;
+        }
+        Term::BinOp(l, o, r) => {
+            paren(out, l)?;
+            out.push(' ');
+            out.push_str(&op(o)?);
+            out.push(' ');
+            paren(out, r)?;
+        }
+        Term::Label(x, t) => {
+            out.push_str("label ");
+            out.push_str(x);
+            out.push_str(" | ");
+            paren(out, t)?;
+        }
+        Term::Break(x) => {
+            out.push_str("break ");
+            out.push_str(x);
+        }
+        Term::Fold(name, xs, p, args) => {
+            out.push_str(name);
+            out.push(' ');
+            paren(out, xs)?;
+            out.push_str(" as ");
+            pattern(out, p)?;
+            out.push_str(" (");
+            for (i, a) in args.iter().enumerate() {
+                match i {
+                    0 => {}
+                    1 => out.push_str("; __tick | "),
+                    _ => out.push_str("; "),
+                }
+                paren(out, a)?;
+            }
+            out.push(')');
+        }
+        Term::TryCatch(t, c) => {
+            out.push_str("try ");
+            paren(out, t)?;
+            if let Some(c) = c {
+                out.push_str(" catch ");
+                paren(out, c)?;
+            }
+        }
+        Term::IfThenElse(branches, otherwise) => {
+            for (i, (c, then)) in branches.iter().enumerate() {
+                out.push_str(if i == 0 { "if " } else { " elif " });
+                paren(out, c)?;
+                out.push_str(" then ");
+                paren(out, then)?;
+            }
+            if let Some(e) = otherwise {
+                out.push_str(" else ");
+                paren(out, e)?;
+            }
+            out.push_str(" end");
+        }
+        Term::Def(defs, t) => {
+            for d in defs {
+                def(out, d)?;
+            }
+            paren(out, t)?;
+        }
+        Term::Call(name, args) => {
+            out.push_str(name);
+            if !args.is_empty() {
+                out.push('(');
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str("; ");
+                    }
+                    term(out, a)?;
+                }
+                out.push(')');
+            }
+        }
+        Term::Var(x) => out.push_str(x),
+        Term::Path(t, path) => {
+            paren(out, t)?;
+            for (part, opt) in &path.0 {
+                out.push('[');
+                match part {
+                    Part::Index(i) => term(out, i)?,
+                    Part::Range(from, upto) => {
+                        if let Some(f) = from {
+                            term(out, f)?;
+                        }
+                        if from.is_some() || upto.is_some() {
+                            out.push(':');
+                        }
+                        if let Some(u) = upto {
+                            term(out, u)?;
+                        }
+                    }
+                }
+                out.push(']');
+                if matches!(opt, Opt::Optional) {
+                    out.push('?');
+                }
+            }
+        }
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Limits, Program};
+    use serde_json::json;
+
+    /// Every output, through a program compiled as it is written (a `*` inside a string keeps it from the
+    /// rewrite) and as rewritten.
+    fn all(code: &str, input: serde_json::Value) -> serde_json::Value {
+        let p = Program::compile(&format!("[{code}]"), false).unwrap();
+        p.first_within(&input, Limits::default()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn the_rewrite_keeps_what_programs_mean() {
+        let cases = [
+            ("(1,2) * (3,4)", json!(null), json!([3, 6, 4, 8])),
+            (r#""ab" * 3, 2 * "c", "x" * 0"#, json!(null), json!(["ababab", "cc", null])),
+            (r#"{"a": {"b": 1}} * {"a": {"c": 2}}"#, json!(null), json!([{"a": {"b": 1, "c": 2}}])),
+            (".a * 2 | . + 1", json!({"a": 5}), json!([11])),
+            ("def f(x; $y): x * $y; f(.a; 3)", json!({"a": 2}), json!([6])),
+            ("reduce .[] as [$a, $b] (0; . + $a * $b)", json!([[1, 2], [3, 4]]), json!([14])),
+            ("foreach .[] as {a: $x} (1; . * $x; [., $x])", json!([{"a": 2}, {"a": 3}]), json!([[2, 2], [6, 3]])),
+            (r#".[] as $x | "\($x * 2)-\u00e9\t\"q\"""#, json!([1]), json!(["2-é\t\"q\""])),
+            ("path(.a[0].b?) | length * 1", json!(null), json!([3])),
+            (".a[1:] | length * 2", json!({"a": [1, 2, 3]}), json!([4])),
+            ("if . then 2 * 2 elif false then 0 else 1 end", json!(true), json!([4])),
+            ("try error(\"x\" * 2) catch .", json!(null), json!(["xx"])),
+            ("label $out | 1 * 2, break $out", json!(null), json!([2])),
+            ("1 as $x | {a: 1, $x, \"b\": (2 * 3)} | [.b, .x]", json!(null), json!([[6, 1]])),
+            ("-(.a * 2) | @base64 \"\\(.)\"", json!({"a": 1}), json!(["LTI="])),
+        ];
+        for (code, input, want) in cases {
+            assert!(super::has_mul(code), "{code}");
+            assert!(super::rewrite(&super::super::jq::format_filter(code)).is_some(), "{code} is rewritten");
+            assert_eq!(all(code, input), want, "{code}");
+        }
+    }
+
+    #[test]
+    fn repetition_and_doubling_stop_at_the_size_limit() {
+        for code in [
+            r#""x" * 1000000000"#,
+            r#""abc" * 1e12"#,
+            r#"reduce range(40) as $_ ("x"; . + .) | length * 1"#,
+            r#"reduce range(40) as $_ ("x"; . + .) | length"#,
+            r#"def f: if length > 1e12 then . else . + . | f end; [1] | f | length"#,
+        ] {
+            let p = Program::compile(code, false).unwrap();
+            let e = p.first_within(&json!(null), Limits::default()).unwrap_err();
+            assert!(e.contains("grew past"), "{code}: {e}");
+        }
+    }
+}
