@@ -117,7 +117,8 @@ fn kinds_method(p: &TokenStream, kinds: &[LitStr]) -> TokenStream {
     }
 }
 
-/// `.auth(...)`, `.no_auth()`, `.insecure()`, `.group_by(...)`, `.name(...)` on the registration.
+/// `.auth(...)`, `.no_auth()`, `.insecure()`, `.group_by(...)`, `.name(...)`, `.kinds(...)` on the
+/// registration.
 fn registration_calls(a: &ProcessorArgs, custom_auth: bool) -> TokenStream {
     let p = private(a.krate.as_ref());
     let mut calls = Vec::new();
@@ -146,6 +147,9 @@ fn registration_calls(a: &ProcessorArgs, custom_auth: bool) -> TokenStream {
     }
     if let Some(d) = &a.dedup {
         calls.push(quote! { .dedup(#p::delivery::#d()) });
+    }
+    if let Some((_, kinds)) = &a.kinds {
+        calls.push(quote! { .kinds(&[#(#kinds),*]) });
     }
     quote! { #(#calls)* }
 }

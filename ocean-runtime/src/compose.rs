@@ -80,7 +80,17 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
         let allow_env = settings.allow_environment_variables_jq_access;
         tokio::spawn(refresh_mapping(Arc::downgrade(&mapping), lifecycle, port, ttl, allow_env));
     }
+    let current = mapping.get();
+    let mapped: Vec<&str> = current.config().resources.iter().map(|r| r.kind.as_str()).collect();
     for p in &processors.list {
+        for kind in p.kinds.iter().filter(|k| !mapped.contains(&k.as_str())) {
+            // Its events would be dead-lettered: say so once, at start, naming what the mapping has.
+            warn!(
+                processor = %p.name,
+                "kind `{kind}` is not in the mapping (its kinds: {}); its events will be dead-lettered until it is",
+                mapped.join(", ")
+            );
+        }
         if p.unauthenticated {
             warn!(processor = %p.name, path = %p.path, "path accepts unauthenticated events");
         }

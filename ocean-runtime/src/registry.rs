@@ -54,6 +54,7 @@ pub struct Processor {
     pub(crate) insecure: bool,
     pub(crate) group_by: Option<String>,
     pub(crate) dedup: Option<crate::delivery::DeliveryId>,
+    pub(crate) kinds: Vec<String>,
 }
 
 impl Processor {
@@ -77,7 +78,16 @@ impl Processor {
             insecure: false,
             group_by: None,
             dedup: None,
+            kinds: Vec::new(),
         }
+    }
+
+    /// The kinds the processor answers, as `kinds = [...]` declares them: a kind the mapping does not have
+    /// is a warning at start-up (the macro sets it; declare it when `get_matching_kinds` is your own).
+    #[must_use]
+    pub fn kinds(mut self, kinds: &[&str]) -> Self {
+        self.kinds = kinds.iter().map(|k| (*k).to_owned()).collect();
+        self
     }
 
     /// The registered path (relative to `/integration`).

@@ -45,6 +45,8 @@ pub(crate) struct Running {
     pub(crate) unauthenticated: bool,
     pub(crate) group_by: Option<Program>,
     pub(crate) dedup: crate::delivery::DeliveryId,
+    /// The kinds it declares (`kinds = [...]`), checked against the mapping at start-up.
+    pub(crate) kinds: Vec<String>,
 }
 
 /// A processor path and the processors it serves, in registration order.
@@ -183,5 +185,6 @@ fn build_one(spec: &Processor, ctx: &Context) -> Result<Running> {
         custom_auth,
         unauthenticated,
         group_by,
+        kinds: spec.kinds.clone(),
     })
 }

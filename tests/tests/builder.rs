@@ -116,6 +116,26 @@ async fn a_verifier_without_its_secret_stops_start_up() {
 }
 
 #[tokio::test]
+async fn an_option_the_verifier_does_not_take_stops_start_up() {
+    for (auth, wanted) in [
+        (
+            ocean::auth::github().header("x-sig"),
+            "the `github` verifier takes no `header` option (it takes: legacy_sha1)",
+        ),
+        (
+            ocean::auth::basic().tolerance_secs(5),
+            "the `basic` verifier takes no `tolerance_secs` option (it takes: only its secret)",
+        ),
+    ] {
+        let integration = ocean::Integration::new("test")
+            .processor(Processor::of::<Issues>("/webhook").auth(auth.secret_value("s")))
+            .default_mapping(MAPPING);
+        let err = TestIntegration::start(integration).await.err().expect("start-up must fail");
+        assert!(err.to_string().contains(wanted), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn a_malformed_mapping_stops_start_up_naming_file_resource_and_field() {
     let bad = r#"
 resources:

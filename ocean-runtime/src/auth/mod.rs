@@ -135,7 +135,49 @@ pub fn basic() -> Auth {
     base(Scheme::Basic)
 }
 
+impl Scheme {
+    /// The scheme's name, as the macro's `auth = <name>(...)` spells it.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::HubSignature => "hub_signature",
+            Self::Gitlab => "gitlab",
+            Self::StandardWebhooks => "standard_webhooks",
+            Self::Pagerduty => "pagerduty",
+            Self::Stripe => "stripe",
+            Self::Slack => "slack",
+            Self::Hmac => "hmac",
+            Self::Token => "token",
+            Self::Basic => "basic",
+        }
+    }
+
+    /// The options the scheme takes besides its secret (the macro accepts the same).
+    fn options(self) -> &'static [&'static str] {
+        match self {
+            Self::Github => &["legacy_sha1"],
+            Self::Gitlab | Self::StandardWebhooks | Self::Stripe | Self::Slack => &["tolerance_secs"],
+            Self::HubSignature => &["algorithm"],
+            Self::Hmac => &["header", "algorithm", "encoding", "prefix"],
+            Self::Token => &["header"],
+            Self::Pagerduty | Self::Basic => &[],
+        }
+    }
+}
+
 impl Auth {
+    /// Notes an option the scheme does not take: building the verifier fails, naming the ones it takes.
+    fn takes(&mut self, option: &str) -> bool {
+        let ok = self.scheme.options().contains(&option);
+        if !ok {
+            let takes = self.scheme.options();
+            let list = if takes.is_empty() { "only its secret".to_owned() } else { takes.join(", ") };
+            self.invalid
+                .push(format!("the `{}` verifier takes no `{option}` option (it takes: {list})", self.scheme.name()));
+        }
+        ok
+    }
+
     /// The name of the integration-config entry that holds the secret (`webhook_secret`).
     #[must_use]
     pub fn secret(mut self, config_key: &str) -> Self {
@@ -153,13 +195,18 @@ impl Auth {
     /// The header that carries the signature or token (generic schemes).
     #[must_use]
     pub fn header(mut self, name: &str) -> Self {
-        self.header = Some(name.to_ascii_lowercase());
+        if self.takes("header") {
+            self.header = Some(name.to_ascii_lowercase());
+        }
         self
     }
 
     /// The hash: `sha1`, `sha256` or `sha512`.
     #[must_use]
     pub fn algorithm(mut self, name: &str) -> Self {
+        if !self.takes("algorithm") {
+            return self;
+        }
         match name.parse() {
             Ok(a) => self.algorithm = a,
             Err(e) => self.invalid.push(e),
@@ -170,6 +217,9 @@ impl Auth {
     /// The signature encoding: `hex` or `base64`.
     #[must_use]
     pub fn encoding(mut self, name: &str) -> Self {
+        if !self.takes("encoding") {
+            return self;
+        }
         match name.parse() {
             Ok(e) => self.encoding = e,
             Err(e) => self.invalid.push(e),
@@ -180,21 +230,27 @@ impl Auth {
     /// A prefix before the signature (`sha256=`).
     #[must_use]
     pub fn prefix(mut self, prefix: &str) -> Self {
-        self.prefix = Some(prefix.to_owned());
+        if self.takes("prefix") {
+            self.prefix = Some(prefix.to_owned());
+        }
         self
     }
 
     /// Tolerance of signed timestamps, in seconds.
     #[must_use]
     pub fn tolerance_secs(mut self, secs: u64) -> Self {
-        self.tolerance = Duration::from_secs(secs);
+        if self.takes("tolerance_secs") {
+            self.tolerance = Duration::from_secs(secs);
+        }
         self
     }
 
     /// GitHub: also accept the legacy SHA-1 `X-Hub-Signature` header when the SHA-256 one is absent.
     #[must_use]
     pub fn legacy_sha1(mut self, yes: bool) -> Self {
-        self.legacy_sha1 = yes;
+        if self.takes("legacy_sha1") {
+            self.legacy_sha1 = yes;
+        }
         self
     }
 
