@@ -47,6 +47,11 @@ impl RunningIntegration {
         self.rt.queue.len()
     }
 
+    /// The dead letters, oldest first, as the admin API lists them (`GET /admin/dlq`).
+    pub fn dead_letters(&self) -> Vec<serde_json::Value> {
+        self.rt.queue.dead_letters().iter().filter_map(|d| serde_json::to_value(d).ok()).collect()
+    }
+
     /// Waits for SIGINT or SIGTERM, then shuts down.
     pub async fn wait_for_signal(self) -> Result<()> {
         #[cfg(unix)]

@@ -91,6 +91,57 @@ impl TestIntegration {
         .await
     }
 
+    /// POSTs `body` to `/integration{path}` signed with `secret` the way `auth`'s provider signs it (every
+    /// built-in verifier, as configured), plus `extra` headers (the event name, a delivery id).
+    ///
+    /// ```no_run
+    /// # async fn f(it: &ocean::testing::TestIntegration) {
+    /// let r = it
+    ///     .send_signed("/webhook", &ocean::auth::gitlab(), "t0ken", br#"{"object_kind":"issue"}"#, &[("x-gitlab-event", "Issue Hook".into())])
+    ///     .await;
+    /// assert_eq!(r.status(), 202);
+    /// # }
+    /// ```
+    pub async fn send_signed(
+        &self,
+        path: &str,
+        auth: &crate::auth::Auth,
+        secret: &str,
+        body: &[u8],
+        extra: &[(&str, String)],
+    ) -> reqwest::Response {
+        let signed = auth.sign_request(secret, body, std::time::SystemTime::now()).expect("a signable verifier");
+        let mut headers: Vec<(&str, String)> = signed.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        headers.extend(extra.iter().cloned());
+        self.post(path, body, &headers).await
+    }
+
+    /// Waits until the local catalog has the entity, for at most `timeout`.
+    pub async fn wait_for_entity(&self, blueprint: &str, identifier: &str, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.entity(blueprint, identifier) {
+                return Some(e);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until there are at least `count` dead letters, for at most `timeout`; returns them all.
+    pub async fn wait_for_dead_letters(&self, count: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let dead = self.running().dead_letters();
+            if dead.len() >= count || Instant::now() >= deadline {
+                return dead;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until the queue is empty (every accepted event processed or failed).
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;

@@ -33,6 +33,13 @@ pub struct Echo {
     pub kind: &'static str,
 }
 
+impl Default for Echo {
+    /// An `item` processor.
+    fn default() -> Self {
+        Self { kind: "item" }
+    }
+}
+
 impl ocean::WebhookProcessor for Echo {
     async fn get_matching_kinds(&self, _e: &ocean::WebhookEvent) -> Vec<String> {
         vec![self.kind.to_owned()]

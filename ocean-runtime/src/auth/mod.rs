@@ -18,6 +18,7 @@
 //! assert!(v.verify(b"Hello, World?", &headers, std::time::SystemTime::now()).is_err());
 //! ```
 
+mod request;
 mod schemes;
 mod sign;
 
