@@ -204,7 +204,8 @@ pub(crate) async fn handle(
     }
     if accepted.is_empty() {
         m.ignored.increment(1);
-        return reply(StatusCode::ACCEPTED, json!({"status": "ignored", "trace_id": event.trace_id}));
+        let reason = "no processor of this path accepts the event (its `should_process_event` answered false)";
+        return reply(StatusCode::ACCEPTED, json!({"status": "ignored", "reason": reason, "trace_id": event.trace_id}));
     }
     for &pi in &accepted {
         let p = &rt.processors.list[pi];

@@ -57,6 +57,22 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The `X-Gitlab-Event` GitLab sends for a payload's `object_kind`: `merge_request` → `Merge Request Hook`.
+fn gitlab_event(object_kind: &str) -> String {
+    let words = match object_kind {
+        "build" => "job".to_owned(),
+        other => other.to_owned(),
+    };
+    let title: Vec<String> = words
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect();
+    format!("{} Hook", title.join(" "))
+}
+
 struct Request {
     body: Vec<u8>,
     headers: Vec<(String, String)>,
@@ -67,10 +83,15 @@ fn prepare(a: &Args, file: &Path) -> Result<Request, String> {
     let value: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| format!("{}: {e}", file.display()))?;
     let body = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
     let folder = file.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
-    let event = a.event.clone().or(folder).unwrap_or_default();
     let id = uuid::Uuid::new_v4().to_string();
     let headers = match a.provider {
         Provider::Github => {
+            let event = a.event.clone().or(folder).ok_or_else(|| {
+                format!(
+                    "{}: the GitHub event is the folder's name or --event (issues, pull_request, ...)",
+                    file.display()
+                )
+            })?;
             let sig = hex::encode(sign(Algorithm::Sha256, a.secret.as_bytes(), &[&body]));
             vec![
                 ("x-github-event".into(), event),
@@ -78,7 +99,20 @@ fn prepare(a: &Args, file: &Path) -> Result<Request, String> {
                 ("x-hub-signature-256".into(), format!("sha256={sig}")),
             ]
         }
-        Provider::Gitlab => vec![("x-gitlab-event".into(), event), ("x-gitlab-token".into(), a.secret.clone())],
+        Provider::Gitlab => {
+            let event = match (&a.event, value["object_kind"].as_str()) {
+                (Some(e), _) => e.clone(),
+                (None, Some(kind)) => gitlab_event(kind),
+                (None, None) => {
+                    return Err(format!("{}: no `object_kind` to name the GitLab event; pass --event", file.display()));
+                }
+            };
+            vec![
+                ("x-gitlab-event".into(), event),
+                ("x-gitlab-token".into(), a.secret.clone()),
+                ("idempotency-key".into(), id),
+            ]
+        }
         Provider::Standard => {
             let key = base64::engine::general_purpose::STANDARD
                 .decode(a.secret.trim_start_matches("whsec_"))
@@ -108,6 +142,17 @@ struct Tally {
     duplicates: AtomicU64,
     rejected: AtomicU64,
     errors: AtomicU64,
+    /// Why the first ignored or rejected request was, as the integration answered.
+    ignored_reason: std::sync::Mutex<Option<String>>,
+    rejected_reason: std::sync::Mutex<Option<String>>,
+}
+
+impl Tally {
+    fn note(slot: &std::sync::Mutex<Option<String>>, why: Option<&str>) {
+        if let (Ok(mut s), Some(w)) = (slot.lock(), why) {
+            s.get_or_insert_with(|| w.to_owned());
+        }
+    }
 }
 
 pub(crate) fn run(a: Args) -> Result<(), String> {
@@ -153,13 +198,21 @@ pub(crate) fn run(a: Args) -> Result<(), String> {
                         Ok(resp) if resp.status().as_u16() == 202 => {
                             let status = resp.json::<serde_json::Value>().await.ok();
                             let slot = match status.as_ref().and_then(|s| s["status"].as_str()) {
-                                Some("ignored") => &tally.ignored,
+                                Some("ignored") => {
+                                    let why = status.as_ref().and_then(|s| s["reason"].as_str());
+                                    Tally::note(&tally.ignored_reason, why);
+                                    &tally.ignored
+                                }
                                 Some("duplicate") => &tally.duplicates,
                                 _ => &tally.accepted,
                             };
                             slot.fetch_add(1, Ordering::Relaxed);
                         }
-                        Ok(_) => {
+                        Ok(resp) => {
+                            let code = resp.status().as_u16();
+                            let body = resp.json::<serde_json::Value>().await.ok();
+                            let message = body.as_ref().and_then(|b| b["message"].as_str()).unwrap_or_default();
+                            Tally::note(&tally.rejected_reason, Some(&format!("{code} {message}")));
                             tally.rejected.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(_) => {
@@ -187,6 +240,11 @@ pub(crate) fn run(a: Args) -> Result<(), String> {
         get(&tally.errors),
         get(&tally.sent) as f64 / secs.max(1e-9),
     );
+    for (what, slot) in [("ignored", &tally.ignored_reason), ("rejected", &tally.rejected_reason)] {
+        if let Some(why) = slot.lock().ok().and_then(|s| s.clone()) {
+            eprintln!("{what}: {why}");
+        }
+    }
     if get(&tally.rejected) + get(&tally.errors) > 0 {
         Err("some requests were rejected or failed".into())
     } else {

@@ -149,3 +149,51 @@ async fn send_signs_a_corpus_folder_and_dlq_manages_failures() {
     assert!(!ok && err.contains("401"), "{err}");
     it.shutdown().await;
 }
+
+/// Accepts GitLab issue events only (as a real GitLab processor does, by `X-Gitlab-Event`), sent with the
+/// `Idempotency-Key` GitLab puts on every delivery.
+#[derive(Default)]
+struct GitlabIssues;
+
+impl WebhookProcessor for GitlabIssues {
+    async fn should_process_event(&self, e: &WebhookEvent) -> bool {
+        e.header("x-gitlab-event") == Some("Issue Hook") && e.header("idempotency-key").is_some()
+    }
+    async fn get_matching_kinds(&self, _e: &WebhookEvent) -> Vec<String> {
+        vec!["issue".into()]
+    }
+    async fn handle_event(
+        &self,
+        e: &WebhookEvent,
+        _r: &ResourceConfig,
+    ) -> Result<WebhookEventRawResults, ProcessorError> {
+        Ok(WebhookEventRawResults::upsert([e.payload["object_attributes"].clone()]))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_gives_gitlab_its_event_header_and_an_idempotency_key_and_explains_ignored_events() {
+    let integration = ocean::Integration::new("cli-gitlab")
+        .processor(Processor::of::<GitlabIssues>("/gitlab").auth(ocean::auth::gitlab().secret_value("gl")))
+        .default_mapping(MAPPING);
+    let it = TestIntegration::start(integration).await.unwrap();
+    let url = format!("{}/integration/gitlab", it.base_url);
+    let run = |file: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let path = corpus(&format!("payloads/go-playground/gitlab/{file}"));
+            ocean(&["send", "--provider", "gitlab", "--url", &url, "--secret", "gl", path.to_str().unwrap()])
+        })
+    };
+    // `object_kind: issue` becomes `X-Gitlab-Event: Issue Hook`; each send has its own `Idempotency-Key`.
+    for _ in 0..2 {
+        let (ok, _, err) = run("issue-event.json").await.unwrap();
+        assert!(ok && err.contains("accepted 1") && err.contains("duplicates 0"), "{err}");
+    }
+    assert!(it.wait_idle(Duration::from_secs(10)).await);
+    assert_eq!(it.entities("issue").len(), 1);
+    // A push is ignored by this path, and the summary says why.
+    let (ok, _, err) = run("push-event.json").await.unwrap();
+    assert!(ok && err.contains("ignored 1") && err.contains("ignored: no processor of this path accepts"), "{err}");
+    it.shutdown().await;
+}
