@@ -35,9 +35,14 @@ fn reply(status: StatusCode, body: serde_json::Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
-fn reject(m: &Metrics, reason: &'static str, status: StatusCode, message: String) -> HttpResponse {
+/// Counts a refusal and gives the body of its answer.
+fn refusal(m: &Metrics, reason: &'static str, message: String) -> serde_json::Value {
     m.rejected(reason).increment(1);
-    reply(status, json!({"status": "error", "reason": reason, "message": message}))
+    json!({"status": "error", "reason": reason, "message": message})
+}
+
+fn reject(m: &Metrics, reason: &'static str, status: StatusCode, message: String) -> HttpResponse {
+    reply(status, refusal(m, reason, message))
 }
 
 /// Why a body was not read to its end.
@@ -73,8 +78,7 @@ impl actix_web::body::MessageBody for ClosingBody {
 
 /// The answer to a body not read to its end; the connection is closed after it.
 fn refuse_and_close(m: &Metrics, why: Unread, unread: web::Payload) -> HttpResponse {
-    m.rejected(why.reason).increment(1);
-    let json = json!({"status": "error", "reason": why.reason, "message": why.message}).to_string();
+    let json = refusal(m, why.reason, why.message).to_string();
     HttpResponse::build(why.status)
         .content_type("application/json")
         .force_close()

@@ -40,6 +40,8 @@ pub(crate) enum Outcome {
     Done,
     /// Abandoned at shutdown: stays queued.
     Requeue,
+    /// A processor, the mapping or the sink panicked: the event goes to the dead letters with the message.
+    Panicked(String),
 }
 
 /// One worker: takes events until the queue closes. A panic while processing an event (in a processor, the
@@ -62,23 +64,23 @@ async fn serve(rt: &Arc<Runtime>, raw: &Arc<crate::raw::RawApi>, slot: usize) {
         let started = Instant::now();
         rt.pool.busy(slot);
         let processing = crate::raw::scope(raw.clone(), process(rt, &delivery.item));
-        let outcome = match AssertUnwindSafe(processing).catch_unwind().await {
-            Ok(outcome) => outcome,
-            Err(panic) => {
-                let error = format!("panicked: {}", panic_message(&*panic));
+        let outcome = AssertUnwindSafe(processing)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Outcome::Panicked(format!("panicked: {}", panic_message(&*panic))));
+        rt.pool.idle(slot);
+        rt.metrics.latency.record(started.elapsed().as_secs_f64());
+        match outcome {
+            Outcome::Done => rt.queue.ack(delivery),
+            Outcome::Panicked(error) => {
                 error!(trace_id = %delivery.item.event.trace_id, error, "event processing panicked; dead-lettered");
                 let names =
                     delivery.item.processors.iter().filter_map(|&i| rt.processors.get(i)).map(|p| p.id.to_string());
                 rt.queue.dead_letter(&delivery.item, names.collect(), error, 1);
                 rt.metrics.dead_lettered.increment(1);
                 rt.metrics.failed.increment(1);
-                Outcome::Done
+                rt.queue.ack(delivery);
             }
-        };
-        rt.pool.idle(slot);
-        rt.metrics.latency.record(started.elapsed().as_secs_f64());
-        match outcome {
-            Outcome::Done => rt.queue.ack(delivery),
             Outcome::Requeue => {
                 rt.queue.nack(delivery);
                 if rt.lifecycle.hard_stop.is_cancelled() {
@@ -152,7 +154,7 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
             .await;
         let (changes, done) = match mapped {
             Ok(m) => m,
-            Err(panic) => panic!("mapping panicked: {panic}"),
+            Err(panic) => return Outcome::Panicked(format!("mapping panicked: {panic}")),
         };
         for f in &changes.overruns {
             rt.metrics.mapping_failure(&f.kind, f.reason).increment(1);

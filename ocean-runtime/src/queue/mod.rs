@@ -135,7 +135,11 @@ impl Queue {
         if delivery.is_some() {
             item.delivery.clone_from(&delivery);
         }
-        let trace_id = item.event.trace_id.clone();
+        // A redelivery of a dead-lettered event supersedes its dead letter once it is queued.
+        let superseding = delivery
+            .as_ref()
+            .is_some_and(|k| self.dead_deliveries.lock().unwrap_or_else(|p| p.into_inner()).contains(k))
+            .then(|| item.event.trace_id.clone());
         let names: Vec<&str> = item.processors.iter().filter_map(|i| self.names.get(*i).map(String::as_str)).collect();
         // What the scheduler holds: a volatile store keeps the body (not the parsed payload, several times
         // its size); a durable one keeps the whole event within the budget, a skeleton beyond it. `source`
@@ -161,11 +165,11 @@ impl Queue {
         if whole && !matches!(outcome, Ok(Pushed::Queued)) {
             self.hot.release(cost);
         }
-        if let (Ok(Pushed::Queued), Some(key)) = (&outcome, &delivery)
+        if let (Ok(Pushed::Queued), Some(key), Some(trace_id)) = (&outcome, &delivery, &superseding)
             && self.dead_deliveries.lock().unwrap_or_else(|p| p.into_inner()).remove(key)
         {
             info!(trace_id = %trace_id, delivery = %key, "redelivery of a dead-lettered event; the dead letter is superseded");
-            self.storage.supersede(key, &trace_id);
+            self.storage.supersede(key, trace_id);
         }
         outcome
     }
