@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::auth::{Algorithm, sign};
 use crate::config::Settings;
 use crate::{Integration, RunningIntegration};
 
@@ -81,14 +80,9 @@ impl TestIntegration {
 
     /// POSTs a GitHub event signed with `secret`.
     pub async fn send_github(&self, path: &str, event: &str, body: &[u8], secret: &str) -> reqwest::Response {
-        let sig = format!("sha256={}", hex::encode(sign(Algorithm::Sha256, secret.as_bytes(), &[body])));
         let delivery = uuid::Uuid::new_v4().to_string();
-        self.post(
-            path,
-            body,
-            &[("x-github-event", event.to_owned()), ("x-hub-signature-256", sig), ("x-github-delivery", delivery)],
-        )
-        .await
+        let extra = [("x-github-event", event.to_owned()), ("x-github-delivery", delivery)];
+        self.send_signed(path, &crate::auth::github(), secret, body, &extra).await
     }
 
     /// POSTs `body` to `/integration{path}` signed with `secret` the way `auth`'s provider signs it (every

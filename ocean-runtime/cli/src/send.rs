@@ -6,14 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use base64::Engine;
-use ocean::auth::{Algorithm, sign};
-
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum Provider {
     /// `X-GitHub-Event` (from the folder name), `X-GitHub-Delivery`, `X-Hub-Signature-256`.
     Github,
-    /// `X-Gitlab-Event`, `X-Gitlab-Token`.
+    /// `X-Gitlab-Event` (from `object_kind`), `Idempotency-Key`, `X-Gitlab-Token` (or the signing-token
+    /// headers for a `whsec_` secret).
     Gitlab,
     /// Standard Webhooks headers (`whsec_` secret).
     Standard,
@@ -84,6 +82,7 @@ fn prepare(a: &Args, file: &Path) -> Result<Request, String> {
     let body = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
     let folder = file.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
     let id = uuid::Uuid::new_v4().to_string();
+    let now = std::time::SystemTime::now();
     let headers = match a.provider {
         Provider::Github => {
             let event = a.event.clone().or(folder).ok_or_else(|| {
@@ -92,12 +91,9 @@ fn prepare(a: &Args, file: &Path) -> Result<Request, String> {
                     file.display()
                 )
             })?;
-            let sig = hex::encode(sign(Algorithm::Sha256, a.secret.as_bytes(), &[&body]));
-            vec![
-                ("x-github-event".into(), event),
-                ("x-github-delivery".into(), id),
-                ("x-hub-signature-256".into(), format!("sha256={sig}")),
-            ]
+            let mut h = ocean::auth::github().sign_request(&a.secret, &body, now)?;
+            h.extend([("x-github-event".into(), event), ("x-github-delivery".into(), id)]);
+            h
         }
         Provider::Gitlab => {
             let event = match (&a.event, value["object_kind"].as_str()) {
@@ -107,29 +103,11 @@ fn prepare(a: &Args, file: &Path) -> Result<Request, String> {
                     return Err(format!("{}: no `object_kind` to name the GitLab event; pass --event", file.display()));
                 }
             };
-            vec![
-                ("x-gitlab-event".into(), event),
-                ("x-gitlab-token".into(), a.secret.clone()),
-                ("idempotency-key".into(), id),
-            ]
+            let mut h = ocean::auth::gitlab().sign_request(&a.secret, &body, now)?;
+            h.extend([("x-gitlab-event".into(), event), ("idempotency-key".into(), id)]);
+            h
         }
-        Provider::Standard => {
-            let key = base64::engine::general_purpose::STANDARD
-                .decode(a.secret.trim_start_matches("whsec_"))
-                .map_err(|_| "a Standard Webhooks secret is base64 after `whsec_`".to_owned())?;
-            let ts = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-                .to_string();
-            let mac = sign(Algorithm::Sha256, &key, &[id.as_bytes(), b".", ts.as_bytes(), b".", &body]);
-            let sig = base64::engine::general_purpose::STANDARD.encode(mac);
-            vec![
-                ("webhook-id".into(), id),
-                ("webhook-timestamp".into(), ts),
-                ("webhook-signature".into(), format!("v1,{sig}")),
-            ]
-        }
+        Provider::Standard => ocean::auth::standard_webhooks().sign_request(&a.secret, &body, now)?,
     };
     Ok(Request { body, headers })
 }
