@@ -25,6 +25,17 @@ pub fn payload_files(rel: &str) -> Vec<PathBuf> {
     v
 }
 
+/// A mapping of the kind `item` that [`Echo`] feeds: identifier `.id | tostring`, title `.title`,
+/// blueprint `item`.
+pub const ITEM_MAPPING: &str = r#"
+resources:
+  - kind: item
+    selector: { query: 'true' }
+    port:
+      entity:
+        mappings: { identifier: .id | tostring, title: .title, blueprint: '"item"' }
+"#;
+
 /// A processor for tests: for its kind, upserts what the payload lists under `upsert` and deletes what it
 /// lists under `delete`, or upserts the payload itself when it lists neither.
 #[derive(Clone, Copy, Debug)]

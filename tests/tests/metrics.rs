@@ -5,14 +5,7 @@ use std::time::Duration;
 use ocean::testing::TestIntegration;
 use serde_json::Value;
 
-const MAPPING: &str = r#"
-resources:
-  - kind: item
-    selector: { query: 'true' }
-    port:
-      entity:
-        mappings: { identifier: .id | tostring, title: .title, blueprint: '"item"' }
-"#;
+const MAPPING: &str = ocean_tests::ITEM_MAPPING;
 
 async fn metric(it: &TestIntegration, name: &str) -> f64 {
     let text = it.client.get(format!("{}/metrics", it.base_url)).send().await.unwrap().text().await.unwrap();

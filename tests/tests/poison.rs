@@ -11,14 +11,7 @@ use serde_json::{Value, json};
 
 const TOKEN: &str = "poison-admin";
 
-const MAPPING: &str = r#"
-resources:
-  - kind: item
-    selector: { query: 'true' }
-    port:
-      entity:
-        mappings: { identifier: .id | tostring, title: .title, blueprint: '"item"' }
-"#;
+const MAPPING: &str = ocean_tests::ITEM_MAPPING;
 
 /// Upserts its payload as an `item`, panics on `{"panic": true}`, and answers the kind `ghost` on
 /// `{"ghost": true}`.

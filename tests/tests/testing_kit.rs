@@ -8,14 +8,7 @@ use ocean::auth::{self, Auth};
 use ocean::testing::TestIntegration;
 use serde_json::json;
 
-const MAPPING: &str = r#"
-resources:
-  - kind: item
-    selector: { query: 'true' }
-    port:
-      entity:
-        mappings: { identifier: .id | tostring, blueprint: '"item"' }
-"#;
+const MAPPING: &str = ocean_tests::ITEM_MAPPING;
 
 fn verifiers() -> Vec<(&'static str, Auth, &'static str)> {
     vec![
