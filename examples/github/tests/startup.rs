@@ -80,6 +80,21 @@ fn durations_beyond_what_a_timer_holds_are_refused_at_start_up() {
 }
 
 #[test]
+fn the_leaf_budget_and_the_http_limits_are_read_from_the_environment_and_checked() {
+    for (key, value) in [
+        ("OCEAN__MAPPING__LEAF_BUDGET_MS", "0"),
+        ("OCEAN__HTTP__BODY_TIMEOUT_SECONDS", "0"),
+        ("OCEAN__HTTP__MAX_CONNECTIONS", "0"),
+    ] {
+        let (ok, err) =
+            run(&[("OCEAN__HTTP__PORT", "0"), (key, value), ("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", "x")]);
+        assert!(!ok, "{key}={value} was accepted");
+        let lines = error_lines(&err);
+        assert!(lines.len() == 1 && lines[0].contains(key) && lines[0].contains("outside"), "{err}");
+    }
+}
+
+#[test]
 fn a_missing_required_secret_names_its_variable() {
     let (ok, err) = run(&[("OCEAN__HTTP__PORT", "0")]);
     assert!(!ok);
