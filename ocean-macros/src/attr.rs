@@ -13,6 +13,7 @@ pub(crate) mod kw {
     syn::custom_keyword!(auth);
     syn::custom_keyword!(insecure);
     syn::custom_keyword!(group_by);
+    syn::custom_keyword!(group);
     syn::custom_keyword!(max_retries);
     syn::custom_keyword!(initial_retry_delay);
     syn::custom_keyword!(max_retry_delay);
@@ -93,6 +94,8 @@ pub(crate) struct ProcessorArgs {
     pub(crate) auth: Option<AuthArg>,
     pub(crate) insecure: Option<Span>,
     pub(crate) group_by: Option<LitStr>,
+    /// `group = "issue"`: the ordering space of `group_by` keys, shared by processors that name it.
+    pub(crate) group: Option<LitStr>,
     pub(crate) dedup: Option<Ident>,
     pub(crate) max_retries: Option<LitInt>,
     pub(crate) initial_retry_delay: Option<Seconds>,
@@ -151,6 +154,11 @@ impl Parse for ProcessorArgs {
                 input.parse::<Token![=]>()?;
                 let v = input.parse()?;
                 set(&mut a.group_by, v, k.span, "group_by", &mut errors);
+            } else if la.peek(kw::group) {
+                let k: kw::group = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.group, v, k.span, "group", &mut errors);
             } else if la.peek(kw::dedup) {
                 let k: kw::dedup = input.parse()?;
                 input.parse::<Token![=]>()?;
@@ -231,13 +239,18 @@ impl Parse for ProcessorArgs {
     }
 }
 
-/// The arguments of `#[route(method, "/path")]`.
+/// The arguments of `#[route(method, "/path", auth = ..., insecure)]`.
 pub(crate) struct RouteArgs {
     pub(crate) method: Ident,
     pub(crate) path: LitStr,
+    pub(crate) auth: Option<AuthArg>,
+    pub(crate) insecure: Option<Span>,
 }
 
 pub(crate) const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
+
+/// The arguments a route takes after its method and path.
+pub(crate) const ROUTE_ARGS: &[&str] = &["auth", "insecure"];
 
 impl Parse for RouteArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -258,12 +271,38 @@ impl Parse for RouteArgs {
         }
         input.parse::<Token![,]>()?;
         let path: LitStr = input.parse()?;
-        if !input.is_empty() {
+        let mut a = Self { method, path, auth: None, insecure: None };
+        let mut errors = None;
+        while !input.is_empty() {
             input.parse::<Token![,]>()?;
-            if !input.is_empty() {
-                return Err(input.error("unexpected argument; `#[ocean::route]` takes a method and a path"));
+            if input.is_empty() {
+                break;
+            }
+            if input.peek(kw::auth) {
+                let k: kw::auth = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let v = input.parse()?;
+                set(&mut a.auth, v, k.span, "auth", &mut errors);
+            } else if input.peek(kw::insecure) {
+                let k: kw::insecure = input.parse()?;
+                set(&mut a.insecure, k.span, k.span, "insecure", &mut errors);
+            } else {
+                let unknown: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+                let hint = symbols::closest(&unknown.to_string(), ROUTE_ARGS)
+                    .map(|m| format!(" (did you mean `{m}`?)"))
+                    .unwrap_or_default();
+                return Err(syn::Error::new(
+                    unknown.span(),
+                    format!(
+                        "unknown argument `{unknown}`{hint}; after its method and path a route takes: {}",
+                        symbols::list(ROUTE_ARGS)
+                    ),
+                ));
             }
         }
-        Ok(Self { method, path })
+        match errors {
+            Some(e) => Err(e),
+            None => Ok(a),
+        }
     }
 }

@@ -128,11 +128,7 @@ fn registration_calls(a: &ProcessorArgs, custom_auth: bool) -> TokenStream {
     match &a.auth {
         Some(AuthArg::None(span)) => calls.push(quote_spanned! {*span=> .no_auth() }),
         Some(AuthArg::Verifier { scheme, options }) => {
-            let opts = options.iter().map(|(k, v)| match v {
-                Some(v) => quote! { .#k(#v) },
-                None => quote! { .#k(true) },
-            });
-            calls.push(quote! { .auth(#p::auth::#scheme() #(#opts)*) });
+            calls.push(auth_call(&p, scheme, options));
             if custom_auth {
                 calls.push(quote! { .with_custom_auth() });
             }
@@ -145,6 +141,9 @@ fn registration_calls(a: &ProcessorArgs, custom_auth: bool) -> TokenStream {
     if let Some(g) = &a.group_by {
         calls.push(quote! { .group_by(#g) });
     }
+    if let Some(g) = &a.group {
+        calls.push(quote! { .group(#g) });
+    }
     if let Some(d) = &a.dedup {
         calls.push(quote! { .dedup(#p::delivery::#d()) });
     }
@@ -152,6 +151,15 @@ fn registration_calls(a: &ProcessorArgs, custom_auth: bool) -> TokenStream {
         calls.push(quote! { .kinds(&[#(#kinds),*]) });
     }
     quote! { #(#calls)* }
+}
+
+/// `.auth(ocean::auth::scheme().option(value)...)`.
+fn auth_call(p: &TokenStream, scheme: &syn::Ident, options: &[(syn::Ident, Option<syn::Lit>)]) -> TokenStream {
+    let opts = options.iter().map(|(k, v)| match v {
+        Some(v) => quote! { .#k(#v) },
+        None => quote! { .#k(true) },
+    });
+    quote! { .auth(#p::auth::#scheme() #(#opts)*) }
 }
 
 fn processor_impl(a: &ProcessorArgs, mut imp: ItemImpl) -> syn::Result<TokenStream> {
@@ -298,7 +306,7 @@ pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
     let p = private(None);
     let out = (|| -> syn::Result<TokenStream> {
         let a: RouteArgs = syn::parse2(args)?;
-        valid::path(&a.path)?;
+        valid::route(&a)?;
         let f: ItemFn = syn::parse2(item.clone())
             .map_err(|e| syn::Error::new(e.span(), "`#[ocean::route]` goes on an `async fn` handler"))?;
         if f.sig.asyncness.is_none() {
@@ -310,7 +318,15 @@ pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
         let name = &f.sig.ident;
         let method = format_ident!("{}", a.method.to_string().to_uppercase(), span = a.method.span());
         let path = &a.path;
-        let registration = register(&p, "Route", "Route", quote! { #p::Route::new(#p::Method::#method, #path, #name) });
+        let mut calls = Vec::new();
+        if let Some(AuthArg::Verifier { scheme, options }) = &a.auth {
+            calls.push(auth_call(&p, scheme, options));
+        }
+        if a.insecure.is_some() {
+            calls.push(quote! { .insecure() });
+        }
+        let registration =
+            register(&p, "Route", "Route", quote! { #p::Route::new(#p::Method::#method, #path, #name) #(#calls)* });
         Ok(quote! {
             #f
             #registration

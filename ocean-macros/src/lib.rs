@@ -20,7 +20,8 @@ use proc_macro::TokenStream;
 /// function is `handle_event`.
 ///
 /// Arguments: `path = "/webhook"` (required), `kinds = ["issue", ...]`, `auth = github(secret = "key")` or
-/// `auth = none`, `insecure`, `group_by = ".issue.id"`, `dedup = github` (a provider of
+/// `auth = none`, `insecure`, `group_by = ".issue.id"`, `group = "issue"` (an ordering space shared by
+/// the processors that name it; default: the processor's own), `dedup = github` (a provider of
 /// `ocean::delivery`, or `none`; default: the verifier's provider), `max_retries`, `initial_retry_delay`,
 /// `max_retry_delay`, `exponential_base` (seconds), `init = path::to::fn` (impl blocks),
 /// `filter = path::to::fn` (functions), `name = "..."`, and `crate = "my_sdk::ocean"` for a crate that
@@ -84,10 +85,15 @@ pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
 /// handler runs inside the request (no queue, no retries); `ocean::register_raw` maps and applies what it
 /// passes.
 ///
+/// `auth = <verifier>(...)` (the verifiers of `#[ocean::webhook_processor]`) verifies each request over
+/// its raw body before the handler runs: a request it does not accept is answered 401, and a secret
+/// that is not configured stops start-up unless the route is also marked `insecure`. Without `auth`, the
+/// handler must authenticate requests itself, and start-up warns about it.
+///
 /// ```
 /// use ocean::actix_web::{HttpResponse, web};
 ///
-/// #[ocean::route(post, "/legacy")]
+/// #[ocean::route(post, "/legacy", auth = hmac(header = "x-gitea-signature", secret = "webhook_secret"))]
 /// async fn legacy(body: web::Json<serde_json::Value>) -> HttpResponse {
 ///     match ocean::register_raw("repository", vec![body.into_inner()]).await {
 ///         Ok(_) => HttpResponse::Ok().finish(),

@@ -7,6 +7,7 @@ pub(crate) const PROCESSOR_ARGS: &[&str] = &[
     "auth",
     "insecure",
     "group_by",
+    "group",
     "dedup",
     "max_retries",
     "initial_retry_delay",
@@ -22,7 +23,6 @@ pub(crate) const PROCESSOR_ARGS: &[&str] = &[
 pub(crate) const HINTS: &[(&str, &str)] = &[
     ("kind", "kinds"),
     ("retries", "max_retries"),
-    ("group", "group_by"),
     ("group_key", "group_by"),
     ("verifier", "auth"),
     ("secret", "auth"),

@@ -6,7 +6,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{ImplItem, ItemFn, ItemImpl, LitStr};
 
-use crate::attr::{AuthArg, ProcessorArgs, push};
+use crate::attr::{AuthArg, ProcessorArgs, RouteArgs, push};
 use crate::symbols;
 
 /// A processor path: starts with `/`, no whitespace, query or fragment, parameters `{name}` well formed.
@@ -110,11 +110,48 @@ pub(crate) fn common(a: &ProcessorArgs) -> syn::Result<()> {
     {
         push(&mut errors, e);
     }
+    if let Some(g) = &a.group {
+        if a.group_by.is_none() {
+            push(
+                &mut errors,
+                syn::Error::new(
+                    g.span(),
+                    "`group` names the ordering space of `group_by` keys; add `group_by = \".issue.id\"`",
+                ),
+            );
+        } else if g.value().trim().is_empty() {
+            push(&mut errors, syn::Error::new(g.span(), "`group` is empty; name the space, as in `group = \"issue\"`"));
+        }
+    }
     if let Some(d) = &a.dedup {
         let name = d.to_string();
         if !symbols::DELIVERY_IDS.contains(&name.as_str()) {
             push(&mut errors, unknown(d.span(), "delivery-id source", &name, symbols::DELIVERY_IDS));
         }
+    }
+    errors.map_or(Ok(()), Err)
+}
+
+/// A route: its path, and its verifier when it names one.
+pub(crate) fn route(a: &RouteArgs) -> syn::Result<()> {
+    let mut errors = None;
+    if let Err(e) = path(&a.path) {
+        push(&mut errors, e);
+    }
+    match (&a.auth, a.insecure) {
+        (Some(AuthArg::Verifier { scheme, options }), _) => {
+            if let Err(e) = verifier(scheme, options) {
+                push(&mut errors, e);
+            }
+        }
+        (_, Some(span)) => push(
+            &mut errors,
+            syn::Error::new(
+                span,
+                "`insecure` lets a route start without its verifier's secret; name a verifier with `auth = ...`",
+            ),
+        ),
+        _ => {}
     }
     errors.map_or(Ok(()), Err)
 }

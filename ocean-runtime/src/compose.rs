@@ -99,7 +99,10 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     for slot in 0..workers_count {
         workers.spawn(crate::worker::run(rt.clone(), raw.clone(), slot));
     }
-    let server = crate::http::serve(&settings, &rt, &raw, chosen.catalog.clone(), it.routes)?;
+    let body_timeout = Duration::from_secs(settings.http.body_timeout_seconds);
+    let guards = crate::legacy::guards(&it.routes, &context, &rt.metrics, settings.http.max_body_bytes, body_timeout)?;
+    let routes = it.routes.into_iter().zip(guards).collect();
+    let server = crate::http::serve(&settings, &rt, &raw, chosen.catalog.clone(), routes)?;
     info!(addr = %server.addr, processors = processors.list.len(), "listening");
     for hook in it.on_start {
         let ctx = context.clone();

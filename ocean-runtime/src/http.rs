@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::dlq::DeadLetters;
 use crate::error::{Error, Result};
 use crate::intake::{Intake, PathIndex};
+use crate::legacy::RouteGuard;
 use crate::raw::RawApi;
 use crate::registry::Route;
 use crate::runtime::Runtime;
@@ -29,7 +30,7 @@ pub(crate) fn serve(
     rt: &Arc<Runtime>,
     raw: &Arc<RawApi>,
     catalog: Option<LocalCatalog>,
-    routes: Vec<Route>,
+    routes: Vec<(Route, Arc<RouteGuard>)>,
 ) -> Result<Server> {
     let prefix = settings.path_prefix.trim_end_matches('/').to_owned();
     let workers = settings.http.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -92,8 +93,14 @@ pub(crate) fn serve(
                             .app_data(raw)
                             .wrap(actix_web::middleware::from_fn(crate::raw::scope_middleware))
                             .configure(|c| {
-                                for r in routes.iter() {
-                                    (r.configure)(c);
+                                for (r, guard) in routes.iter() {
+                                    c.service(
+                                        web::resource(&r.path)
+                                            .guard(actix_web::guard::Method(r.method.clone()))
+                                            .app_data(web::Data::from(guard.clone()))
+                                            .wrap(actix_web::middleware::from_fn(crate::legacy::verify))
+                                            .route((r.handler)()),
+                                    );
                                 }
                             }),
                     );

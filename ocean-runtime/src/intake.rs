@@ -46,7 +46,7 @@ fn reject(m: &Metrics, reason: &'static str, status: StatusCode, message: String
 }
 
 /// Why a body was not read to its end.
-struct Unread {
+pub(crate) struct Unread {
     reason: &'static str,
     status: StatusCode,
     message: String,
@@ -56,12 +56,12 @@ struct Unread {
 /// (reads and discards) a chunked body whose reader is gone, to keep the connection alive; with the reader
 /// alive when the answer ends, it closes the connection instead: a client sending too much or too slowly
 /// is not read any further.
-struct ClosingBody {
+struct ClosingBody<P> {
     json: Option<Bytes>,
-    _unread: web::Payload,
+    _unread: P,
 }
 
-impl actix_web::body::MessageBody for ClosingBody {
+impl<P: Unpin> actix_web::body::MessageBody for ClosingBody<P> {
     type Error = std::convert::Infallible;
 
     fn size(&self) -> actix_web::body::BodySize {
@@ -77,7 +77,7 @@ impl actix_web::body::MessageBody for ClosingBody {
 }
 
 /// The answer to a body not read to its end; the connection is closed after it.
-fn refuse_and_close(m: &Metrics, why: Unread, unread: web::Payload) -> HttpResponse {
+pub(crate) fn refuse_and_close<P: Unpin + 'static>(m: &Metrics, why: Unread, unread: P) -> HttpResponse {
     let json = refusal(m, why.reason, why.message).to_string();
     HttpResponse::build(why.status)
         .content_type("application/json")
@@ -88,19 +88,21 @@ fn refuse_and_close(m: &Metrics, why: Unread, unread: web::Payload) -> HttpRespo
 /// Reads the body within the size limit and the time limit. A body that passes the size limit or does not
 /// arrive in time is answered at once, and its connection closed, so that a client cannot keep the server
 /// reading (an endless chunked body) or keep a connection open by trickling bytes.
-async fn read_body(
-    req: &HttpRequest,
-    payload: &mut web::Payload,
+pub(crate) async fn read_body<P>(
+    headers: &actix_web::http::header::HeaderMap,
+    payload: &mut P,
     limit: usize,
     timeout: std::time::Duration,
-) -> Result<Bytes, Unread> {
+) -> Result<Bytes, Unread>
+where
+    P: futures_util::Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
     let too_large = || Unread {
         reason: "too_large",
         status: StatusCode::PAYLOAD_TOO_LARGE,
         message: format!("body larger than {limit} bytes"),
     };
-    let declared = req
-        .headers()
+    let declared = headers
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
@@ -164,7 +166,7 @@ pub(crate) async fn handle(
         return reply(StatusCode::NOT_FOUND, json!({"status": "error", "message": "unknown path"}));
     };
     let mut payload = payload;
-    let body = match read_body(&req, &mut payload, rt.max_body_bytes, rt.body_timeout).await {
+    let body = match read_body(req.headers(), &mut payload, rt.max_body_bytes, rt.body_timeout).await {
         Ok(b) => b,
         Err(why) => return refuse_and_close(m, why, payload),
     };
@@ -233,8 +235,8 @@ pub(crate) async fn handle(
         let p = &rt.processors.list[pi];
         match &p.group_by {
             Some(prog) => prog.first(&event.payload).ok().flatten().filter(|v| !v.is_null()).map(|v| match v {
-                serde_json::Value::String(s) => format!("{}:{s}", p.name),
-                other => format!("{}:{other}", p.name),
+                serde_json::Value::String(s) => format!("{}:{s}", p.group_space),
+                other => format!("{}:{other}", p.group_space),
             }),
             None => p.processor.group_key(&event),
         }

@@ -59,6 +59,7 @@ mod event;
 mod http;
 mod intake;
 mod integration;
+mod legacy;
 mod logging;
 pub mod mapping;
 mod metrics;

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use actix_web::web::ServiceConfig;
-
 use crate::auth::Auth;
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -53,6 +51,7 @@ pub struct Processor {
     pub(crate) auth: AuthMode,
     pub(crate) insecure: bool,
     pub(crate) group_by: Option<String>,
+    pub(crate) group: Option<String>,
     pub(crate) dedup: Option<crate::delivery::DeliveryId>,
     pub(crate) kinds: Vec<String>,
 }
@@ -77,6 +76,7 @@ impl Processor {
             auth: AuthMode::Processor,
             insecure: false,
             group_by: None,
+            group: None,
             dedup: None,
             kinds: Vec::new(),
         }
@@ -102,7 +102,7 @@ impl Processor {
         self
     }
 
-    /// Authenticates with a built-in verifier (several calls accept any of them).
+    /// Authenticates with a built-in verifier (with several calls, a request must pass each of them).
     #[must_use]
     pub fn auth(mut self, spec: Auth) -> Self {
         match &mut self.auth {
@@ -142,10 +142,34 @@ impl Processor {
         self
     }
 
-    /// Groups events for ordering by a jq expression over the payload (for example `.issue.id`).
+    /// Groups events for ordering by a jq expression over the payload (for example `.issue.id`). The key
+    /// is prefixed with the processor's name, so that the keys of two processors never meet, unless they
+    /// name a shared space with [`Processor::group`].
     #[must_use]
     pub fn group_by(mut self, jq: &str) -> Self {
         self.group_by = Some(jq.to_owned());
+        self
+    }
+
+    /// The ordering space of the `group_by` keys (default: the processor's name). Processors that name
+    /// the same space share it: events of one entity handled by two processors stay in order.
+    ///
+    /// ```
+    /// # use ocean::{Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults, WebhookProcessor};
+    /// # #[derive(Default)] struct Issues;
+    /// # #[derive(Default)] struct Comments;
+    /// # impl WebhookProcessor for Issues {
+    /// #     async fn handle_event(&self, _: &WebhookEvent, _: &ResourceConfig) -> Result<WebhookEventRawResults, ProcessorError> { Ok(Default::default()) }
+    /// # }
+    /// # impl WebhookProcessor for Comments {
+    /// #     async fn handle_event(&self, _: &WebhookEvent, _: &ResourceConfig) -> Result<WebhookEventRawResults, ProcessorError> { Ok(Default::default()) }
+    /// # }
+    /// let issues = Processor::of::<Issues>("/webhook").group_by(".issue.id").group("issue");
+    /// let comments = Processor::of::<Comments>("/webhook").group_by(".issue.id").group("issue");
+    /// ```
+    #[must_use]
+    pub fn group(mut self, space: &str) -> Self {
+        self.group = Some(space.to_owned());
         self
     }
 }
@@ -184,10 +208,19 @@ impl OnStart {
 }
 
 /// A legacy direct route: a plain actix-web handler mounted under `/integration`, run inside the request.
+///
+/// With [`Route::auth`], the request is verified over its raw body before the handler runs, with the same
+/// fail-closed rule as processors: a verifier whose secret is not configured stops start-up (unless the
+/// route is [`Route::insecure`]), and a request it does not accept is answered 401 without reaching the
+/// handler. Without it, the handler must authenticate requests itself, and start-up says so.
 #[derive(Clone)]
 pub struct Route {
     pub(crate) name: String,
-    pub(crate) configure: Arc<dyn Fn(&mut ServiceConfig) + Send + Sync>,
+    pub(crate) path: String,
+    pub(crate) method: actix_web::http::Method,
+    pub(crate) auth: Option<Auth>,
+    pub(crate) insecure: bool,
+    pub(crate) handler: Arc<dyn Fn() -> actix_web::Route + Send + Sync>,
 }
 
 impl Route {
@@ -198,7 +231,8 @@ impl Route {
     /// async fn hook(body: ocean::actix_web::web::Json<serde_json::Value>) -> HttpResponse {
     ///     HttpResponse::Ok().finish()
     /// }
-    /// let route = ocean::Route::new(Method::POST, "/legacy", hook);
+    /// let route = ocean::Route::new(Method::POST, "/legacy", hook)
+    ///     .auth(ocean::auth::hmac().header("x-gitea-signature").secret("webhook_secret"));
     /// ```
     pub fn new<H, Args>(method: actix_web::http::Method, path: &str, handler: H) -> Self
     where
@@ -206,14 +240,34 @@ impl Route {
         Args: actix_web::FromRequest + 'static,
         H::Output: actix_web::Responder + 'static,
     {
-        let path = path.to_owned();
-        let name = format!("{method} {path}");
         Self {
-            name,
-            configure: Arc::new(move |cfg: &mut ServiceConfig| {
-                cfg.route(&path, actix_web::web::method(method.clone()).to(handler.clone()));
-            }),
+            name: format!("{method} {path}"),
+            path: path.to_owned(),
+            method,
+            auth: None,
+            insecure: false,
+            handler: Arc::new(move || actix_web::web::route().to(handler.clone())),
         }
+    }
+
+    /// Verifies every request with a built-in verifier before the handler runs (401 otherwise).
+    #[must_use]
+    pub fn auth(mut self, spec: Auth) -> Self {
+        self.auth = Some(spec);
+        self
+    }
+
+    /// Lets start-up proceed when the verifier's secret is not configured; verification is then skipped,
+    /// loudly.
+    #[must_use]
+    pub fn insecure(mut self) -> Self {
+        self.insecure = true;
+        self
+    }
+
+    /// `METHOD /path`, as logs name the route.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 

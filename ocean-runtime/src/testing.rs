@@ -1,5 +1,23 @@
 //! The authors' testing kit: start an integration in-process on the local catalog, send signed events,
 //! wait until they are processed, read the entities.
+//!
+//! ```no_run
+//! # async fn f(integration: ocean::Integration) -> ocean::Result<()> {
+//! use std::time::Duration;
+//! use ocean::testing::TestIntegration;
+//!
+//! let it = TestIntegration::builder(integration)
+//!     .config("webhook_secret", "test-secret") // as OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET
+//!     .start()
+//!     .await?;
+//! let body = br#"{"action": "opened", "issue": {"id": 7, "title": "Bug"}}"#;
+//! let r = it.send_signed("/webhook", &ocean::auth::github(), "test-secret", body, &[("x-github-event", "issues".into())]).await;
+//! assert_eq!(r.status(), 202);
+//! let issue = it.wait_for_entity("githubIssue", "7", Duration::from_secs(5)).await;
+//! assert!(issue.is_some());
+//! it.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -38,7 +56,99 @@ pub fn test_settings(state_dir: &std::path::Path) -> Settings {
     s
 }
 
+/// The settings of a test integration, given by name: what `OCEAN__*` variables or `config.yaml` give a
+/// deployed one. Made by [`TestIntegration::builder`].
+pub struct TestBuilder {
+    integration: Integration,
+    config: Vec<(String, Value)>,
+    mapping: Option<String>,
+    adjust: Vec<Adjust>,
+}
+
+/// A change to the settings, applied before the start.
+type Adjust = Box<dyn FnOnce(&mut Settings) + Send>;
+
+impl TestBuilder {
+    /// An integration config value, as `OCEAN__INTEGRATION__CONFIG__<KEY>` gives it (`webhook_secret` or
+    /// `webhookSecret`). A list of strings is several secrets, for rotation.
+    #[must_use]
+    pub fn config(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.config.push((crate::config::snake_case(key), value.into()));
+        self
+    }
+
+    /// The Port app config to map with, as YAML (default: the integration's own), as
+    /// `OCEAN__MAPPING_FILE` would point to it.
+    #[must_use]
+    pub fn mapping(mut self, yaml: &str) -> Self {
+        self.mapping = Some(yaml.to_owned());
+        self
+    }
+
+    /// `OCEAN__ADMIN__TOKEN`: turns on the dead-letter API.
+    #[must_use]
+    pub fn admin_token(self, token: &str) -> Self {
+        let token = token.to_owned();
+        self.settings(move |s| s.admin.token = Some(token))
+    }
+
+    /// `OCEAN__QUEUE__BACKEND=memory` instead of the durable queue.
+    #[must_use]
+    pub fn memory_queue(self) -> Self {
+        self.settings(|s| s.queue.backend = crate::config::QueueBackend::Memory)
+    }
+
+    /// `OCEAN__EVENT_WORKERS_COUNT` (8 in tests).
+    #[must_use]
+    pub fn event_workers(self, count: usize) -> Self {
+        self.settings(move |s| s.event_workers_count = count)
+    }
+
+    /// `OCEAN__MAX_EVENT_PROCESSING_SECONDS`: past it, a processor is cancelled.
+    #[must_use]
+    pub fn max_event_processing(self, limit: Duration) -> Self {
+        self.settings(move |s| s.max_event_processing_seconds = limit.as_secs_f64())
+    }
+
+    /// `OCEAN__MAPPING__LEAF_BUDGET_MS`: the time a mapping leaf may take.
+    #[must_use]
+    pub fn leaf_budget(self, budget: Duration) -> Self {
+        self.settings(move |s| s.mapping.leaf_budget_ms = budget.as_millis().max(1) as u64)
+    }
+
+    /// Any other setting, on the [`Settings`] value itself.
+    #[must_use]
+    pub fn settings(mut self, adjust: impl FnOnce(&mut Settings) + Send + 'static) -> Self {
+        self.adjust.push(Box::new(adjust));
+        self
+    }
+
+    /// Starts the integration on loopback with its own state directory.
+    pub async fn start(self) -> crate::Result<TestIntegration> {
+        let Self { integration, config, mapping, adjust } = self;
+        TestIntegration::start_with(integration, move |s| {
+            for (k, v) in config {
+                s.integration.config.insert(k, v);
+            }
+            if let Some(yaml) = mapping {
+                let file = s.state_dir.join("port-app-config.yml");
+                std::fs::write(&file, yaml).expect("write the test mapping into the state directory");
+                s.mapping_file = Some(file);
+            }
+            for f in adjust {
+                f(s);
+            }
+        })
+        .await
+    }
+}
+
 impl TestIntegration {
+    /// Settings given by name before the start: `TestIntegration::builder(it).config("webhook_secret", "s").start()`.
+    pub fn builder(integration: Integration) -> TestBuilder {
+        TestBuilder { integration, config: Vec::new(), mapping: None, adjust: Vec::new() }
+    }
+
     /// Starts `integration` with [`test_settings`] adjusted by `adjust`.
     pub async fn start_with(integration: Integration, adjust: impl FnOnce(&mut Settings)) -> crate::Result<Self> {
         let dir = tempfile::tempdir()?;

@@ -44,6 +44,8 @@ pub(crate) struct Running {
     pub(crate) custom_auth: bool,
     pub(crate) unauthenticated: bool,
     pub(crate) group_by: Option<Program>,
+    /// The prefix of its `group_by` keys: its `group`, or its name.
+    pub(crate) group_space: String,
     pub(crate) dedup: crate::delivery::DeliveryId,
     /// The kinds it declares (`kinds = [...]`), checked against the mapping at start-up.
     pub(crate) kinds: Vec<String>,
@@ -185,6 +187,7 @@ fn build_one(spec: &Processor, ctx: &Context) -> Result<Running> {
         custom_auth,
         unauthenticated,
         group_by,
+        group_space: spec.group.clone().unwrap_or_else(|| spec.name.clone()),
         kinds: spec.kinds.clone(),
     })
 }

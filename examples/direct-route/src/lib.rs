@@ -1,31 +1,16 @@
 //! The legacy direct handler, as Ocean's `ocean.router` routes: a plain actix-web handler run inside the
-//! request, which verifies the Gitea signature itself and calls `ocean::register_raw` or
-//! `ocean::unregister_raw`. Prefer processors: they verify before acknowledging, queue, order and retry.
+//! request, which calls `ocean::register_raw` or `ocean::unregister_raw`. The runtime verifies the Gitea
+//! signature over the raw body before the handler runs (`auth = ...`, fail-closed as for processors).
+//! Prefer processors: they verify before acknowledging, queue, order and retry.
 //!
 //! Run with `OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET=... cargo run -p example-direct-route`.
 
 use ocean::actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-/// `POST /integration/gitea`: a Gitea repository event, applied before the answer.
-#[ocean::route(post, "/gitea")]
+/// `POST /integration/gitea`: a Gitea repository event, verified, then applied before the answer.
+#[ocean::route(post, "/gitea", auth = hmac(header = "x-gitea-signature", secret = "webhook_secret"))]
 async fn gitea(req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let secret = ocean::context().ok().and_then(|c| c.get_str("webhook_secret").map(str::to_owned));
-    let verified = secret.is_some_and(|s| {
-        let headers = ocean::Headers::from_pairs(
-            req.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?.to_owned()))),
-        );
-        ocean::auth::hmac()
-            .header("x-gitea-signature")
-            .secret_value(&s)
-            .build_verifier(None)
-            .ok()
-            .flatten()
-            .is_some_and(|v| v.verify(&body, &headers, std::time::SystemTime::now()).is_ok())
-    });
-    if !verified {
-        return HttpResponse::Unauthorized().json(json!({"status": "error", "message": "invalid signature"}));
-    }
     let Ok(payload) = serde_json::from_slice::<Value>(&body) else {
         return HttpResponse::BadRequest().json(json!({"status": "error", "message": "body is not JSON"}));
     };

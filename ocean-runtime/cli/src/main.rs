@@ -1,11 +1,12 @@
-//! The `ocean` command: try a mapping without a server (`map`), send signed payloads to a running
-//! integration (`send`), manage its dead letters (`dlq`).
+//! The `ocean` command: start an integration crate (`new`), try a mapping without a server (`map`), send
+//! signed payloads to a running integration (`send`), manage its dead letters (`dlq`).
 
 // A command-line tool: standard output is its interface.
 #![allow(clippy::print_stdout)]
 
 mod dlq;
 mod map;
+mod new;
 mod send;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create an integration crate: a processor, its `.port/` files, a passing test and a README.
+    New(new::Args),
     /// Map raw items with a Port app config and print the entities (one JSON object per line).
     Map(map::Args),
     /// POST payloads to a running integration with the provider's headers and a valid signature.
@@ -39,6 +42,7 @@ fn main() -> std::process::ExitCode {
     ocean::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::New(a) => new::run(a),
         Command::Map(a) => map::run(a),
         Command::Send(a) => send::run(a),
         Command::Dlq(a) => dlq::run(a),
