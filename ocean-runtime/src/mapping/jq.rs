@@ -88,9 +88,13 @@ pub(crate) fn format_filter(program: &str) -> String {
 
 /// jq's standard definitions, parsed once per process rather than once per program.
 /// jq's loops are defined again after them, with a budget step in each iteration (see `budget`).
+/// Definitions in jq that give libjq's answers where jaq's own differ (`join`, `@csv`, `IN`, ...).
+const LIBJQ: &str = include_str!("libjq.jq");
+
 static PRELUDE: std::sync::LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> = std::sync::LazyLock::new(|| {
     let loops = jaq_core::load::parse(budget::LOOPS, |p| p.defs()).unwrap_or_default();
-    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(loops).collect()
+    let libjq = jaq_core::load::parse(LIBJQ, |p| p.defs()).unwrap_or_default();
+    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(loops).chain(libjq).collect()
 });
 
 impl Program {
@@ -329,4 +333,18 @@ fn convert(v: &Val, depth: usize) -> Option<Value> {
             Value::Object(out)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_libjq_definitions_parse() {
+        use super::LIBJQ;
+        let defs = jaq_core::load::parse(LIBJQ, |p| p.defs()).expect("libjq.jq parses");
+        assert_eq!(
+            defs.len(),
+            LIBJQ.matches("\ndef ").count() + usize::from(LIBJQ.starts_with("def ")),
+            "a definition of libjq.jq does not parse"
+        );
+    }
 }
