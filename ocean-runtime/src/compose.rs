@@ -78,9 +78,10 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     if let Some(port) = chosen.port {
         let ttl = Duration::from_secs(settings.port.app_config_cache_ttl.max(1));
         let allow_env = settings.allow_environment_variables_jq_access;
-        tokio::spawn(refresh_mapping(Arc::downgrade(&mapping), lifecycle, port, ttl, allow_env));
+        tokio::spawn(refresh_mapping(Arc::downgrade(&mapping), rt.metrics.clone(), lifecycle, port, ttl, allow_env));
     }
     let current = mapping.get();
+    rt.metrics.broken_expressions.set(current.broken().len() as f64);
     let mapped: Vec<&str> = current.config().resources.iter().map(|r| r.kind.as_str()).collect();
     for p in &processors.list {
         for kind in p.kinds.iter().filter(|k| !mapped.contains(&k.as_str())) {
@@ -164,7 +165,10 @@ async fn choose_sink(
         })?;
     let config =
         serde_json::from_value(fetched).map_err(|e| Error::Mapping(format!("the mapping held by Port: {e}")))?;
-    let mapping = Mapping::compile("Port", config, settings.allow_environment_variables_jq_access)?;
+    // Port accepted this mapping: an expression that does not compile here maps to null instead of
+    // taking down every kind, and is reported.
+    let mapping = Mapping::compile_lenient("Port", config, settings.allow_environment_variables_jq_access);
+    report_broken(&mapping);
     Ok(Chosen { sink: port.clone(), mapping, catalog: None, port: Some(port) })
 }
 
@@ -172,6 +176,7 @@ async fn choose_sink(
 /// keeps the current mapping. Ends with the integration.
 async fn refresh_mapping(
     mapping: std::sync::Weak<SharedMapping>,
+    metrics: Arc<Metrics>,
     lifecycle: Arc<Lifecycle>,
     port: Arc<PortSink>,
     ttl: Duration,
@@ -189,20 +194,27 @@ async fn refresh_mapping(
         let current = serde_json::to_value(mapping.get().config()).unwrap_or_default();
         match port.fetch_mapping(&current).await {
             Ok(fetched) if fetched != current => {
-                let compiled = serde_json::from_value(fetched)
-                    .map_err(|e| Error::Mapping(e.to_string()))
-                    .and_then(|c| Mapping::compile("Port", c, allow_env));
-                match compiled {
+                let parsed = serde_json::from_value(fetched).map_err(|e| Error::Mapping(e.to_string()));
+                match parsed.map(|c| Mapping::compile_lenient("Port", c, allow_env)) {
                     Ok(m) => {
+                        report_broken(&m);
+                        metrics.broken_expressions.set(m.broken().len() as f64);
                         mapping.set(m);
                         info!("mapping refreshed from Port");
                     }
-                    Err(e) => warn!(error = %e, "the mapping held by Port does not compile; keeping the current one"),
+                    Err(e) => warn!(error = %e, "the mapping held by Port cannot be read; keeping the current one"),
                 }
             }
             Ok(_) => {}
             Err(e) => warn!(error = %e, "cannot refresh the mapping from Port; keeping the current one"),
         }
+    }
+}
+
+/// Says which expressions of a mapping held by Port do not compile here, one warning each.
+fn report_broken(mapping: &Mapping) {
+    for problem in mapping.broken() {
+        warn!("{problem}; it maps to null until the mapping is fixed in Port");
     }
 }
 

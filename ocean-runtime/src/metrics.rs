@@ -22,6 +22,7 @@ pub(crate) const LATENCY: &str = "ocean_event_processing_seconds";
 pub(crate) const E2E: &str = "ocean_event_end_to_end_seconds";
 pub(crate) const SINK_ERRORS: &str = "ocean_sink_errors_total";
 pub(crate) const MAPPING_FAILURES: &str = "ocean_mapping_failures_total";
+pub(crate) const BROKEN_LEAVES: &str = "ocean_mapping_broken_expressions";
 
 const BUCKETS: [f64; 15] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 90.0];
 
@@ -44,6 +45,8 @@ pub(crate) struct Metrics {
     pub(crate) sink_errors: Counter,
     pub(crate) latency: Histogram,
     pub(crate) end_to_end: Histogram,
+    /// Expressions of the mapping held by Port that do not compile here (each maps to null).
+    pub(crate) broken_expressions: Gauge,
 }
 
 impl Metrics {
@@ -69,6 +72,7 @@ impl Metrics {
             sink_errors: counter(SINK_ERRORS),
             latency: histogram(LATENCY),
             end_to_end: histogram(E2E),
+            broken_expressions: recorder.register_gauge(&Key::from_name(BROKEN_LEAVES), &METADATA),
             recorder,
             handle,
         }

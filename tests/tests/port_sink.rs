@@ -281,3 +281,47 @@ async fn a_busy_token_endpoint_is_retried_and_refused_credentials_stop_start_up(
     assert!(started.elapsed() < Duration::from_secs(5), "refused credentials are not retried");
     handle.stop(true).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_mapping_with_an_expression_this_engine_lacks_keeps_its_other_leaves() {
+    let state = Arc::new(Port::default());
+    // Port holds a mapping that libjq accepts and this engine does not compile (a destructuring
+    // alternative, `?//`): that leaf is null, the rest maps, and a gauge counts it.
+    *state.integration.lock().unwrap() = Some(json!({
+        "identifier": "test-port",
+        "config": {"resources": [{
+            "kind": "item",
+            "selector": {"query": "true"},
+            "port": {"entity": {"mappings": {
+                "identifier": ".id",
+                "title": ".title",
+                "blueprint": "\"item\"",
+                "properties": {"first": ".labels as [$l] ?// $l | $l", "size": ".labels | length"}
+            }}}
+        }]}
+    }));
+    let (base, handle) = ocean_tests::serve(state.clone(), port).await;
+    let integration =
+        ocean::Integration::new("test").processor(ocean_tests::echo("/items", "item")).default_mapping(MAPPING);
+    let it = TestIntegration::builder(integration)
+        .settings(move |s| {
+            s.port.client_id = Some("id".into());
+            s.port.client_secret = Some("secret".into());
+            s.port.base_url = base;
+            s.integration.identifier = Some("test-port".into());
+        })
+        .start()
+        .await
+        .expect("a mapping Port accepted starts even with an expression this engine lacks");
+    let item = json!({"id": "x1", "title": "One", "labels": ["bug", "ui"]});
+    let r = it.post("/items", json!({"upsert": [item]}).to_string().as_bytes(), &[]).await;
+    assert_eq!(r.status(), 202);
+    assert!(it.wait_idle(Duration::from_secs(20)).await);
+    let entity = state.entities.lock().unwrap().get("x1").cloned().expect("the entity reached Port");
+    assert_eq!(entity["title"], "One");
+    assert_eq!(entity["properties"], json!({"first": null, "size": 2}));
+    let metrics = it.client.get(format!("{}/metrics", it.base_url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "ocean_mapping_broken_expressions 1"), "{metrics}");
+    it.shutdown().await;
+    handle.stop(true).await;
+}

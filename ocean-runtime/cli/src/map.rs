@@ -1,4 +1,4 @@
-//! `ocean map --config <port-app-config> --kind <kind> [FILE...]`.
+//! `ocean map --config <port-app-config> --kind <kind> [FILE...]`, and `ocean map --config <...> --check`.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -12,8 +12,12 @@ pub(crate) struct Args {
     #[arg(long)]
     config: PathBuf,
     /// The resource kind to map the items with.
-    #[arg(long)]
-    kind: String,
+    #[arg(long, required_unless_present = "check")]
+    kind: Option<String>,
+    /// Only compile the config: list every expression that does not compile (file, resource, field,
+    /// position), without stopping at the first; exit 1 when there is one.
+    #[arg(long, conflicts_with_all = ["kind", "deleted", "files"])]
+    check: bool,
     /// Treat the items as deleted raw results.
     #[arg(long)]
     deleted: bool,
@@ -31,12 +35,34 @@ fn items_of(text: &str, origin: &str) -> Result<Vec<Value>, String> {
     }
 }
 
+/// Compiles every expression of the config and prints one line per expression that does not compile.
+fn check(a: &Args, text: &str) -> Result<(), String> {
+    let origin = a.config.display().to_string();
+    let mapping = Mapping::parse_lenient(&origin, text, a.allow_env).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    for problem in mapping.broken() {
+        writeln!(out, "{problem}").map_err(|e| e.to_string())?;
+    }
+    match mapping.broken().len() {
+        0 => {
+            writeln!(out, "{origin}: {} resources, every expression compiles", mapping.config().resources.len())
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        n => Err(format!("{origin}: {n} expressions do not compile")),
+    }
+}
+
 pub(crate) fn run(a: Args) -> Result<(), String> {
     let text = std::fs::read_to_string(&a.config).map_err(|e| format!("{}: {e}", a.config.display()))?;
+    if a.check {
+        return check(&a, &text);
+    }
+    let kind = a.kind.clone().unwrap_or_default();
     let mapping = Mapping::parse(&a.config.display().to_string(), &text, a.allow_env).map_err(|e| e.to_string())?;
-    if mapping.resources_of(&a.kind).next().is_none() {
+    if mapping.resources_of(&kind).next().is_none() {
         let kinds: Vec<&str> = mapping.config().resources.iter().map(|r| r.kind.as_str()).collect();
-        return Err(format!("no resource of kind `{}` in {}; kinds: {}", a.kind, a.config.display(), kinds.join(", ")));
+        return Err(format!("no resource of kind `{kind}` in {}; kinds: {}", a.config.display(), kinds.join(", ")));
     }
     let mut items = Vec::new();
     if a.files.is_empty() {
@@ -48,8 +74,7 @@ pub(crate) fn run(a: Args) -> Result<(), String> {
         let s = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
         items.extend(items_of(&s, &f.display().to_string())?);
     }
-    let changes =
-        if a.deleted { mapping.map_items(&a.kind, &[], &items) } else { mapping.map_items(&a.kind, &items, &[]) };
+    let changes = if a.deleted { mapping.map_items(&kind, &[], &items) } else { mapping.map_items(&kind, &items, &[]) };
     let mut out = std::io::stdout().lock();
     for e in &changes.upserts {
         let line = serde_json::to_string(e).map_err(|e| e.to_string())?;

@@ -197,3 +197,44 @@ async fn send_gives_gitlab_its_event_header_and_an_idempotency_key_and_explains_
     assert!(ok && err.contains("ignored 1") && err.contains("ignored: no processor of this path accepts"), "{err}");
     it.shutdown().await;
 }
+
+#[test]
+fn map_check_lists_every_expression_that_does_not_compile() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("broken.yml");
+    std::fs::write(
+        &config,
+        r#"resources:
+  - kind: issue
+    selector: { query: 'true' }
+    port:
+      entity:
+        mappings: { identifier: .id | tostring, title: .title | nosuchfn, blueprint: '"issue"' }
+  - kind: pr
+    selector: { query: '.state ==' }
+    port:
+      entity:
+        mappings: { identifier: .id | tostring, title: .title, blueprint: '"pr"', properties: { a: '.x | also_missing(1)' } }
+"#,
+    )
+    .unwrap();
+    let (ok, out, err) = ocean(&["map", "--config", config.to_str().unwrap(), "--check"]);
+    assert!(!ok);
+    assert!(err.contains("3 expressions do not compile"), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines.iter().any(|l| l.contains("resources[0] (kind `issue`).port.entity.mappings.title")
+            && l.contains("nosuchfn")
+            && l.contains("at position")),
+        "{out}"
+    );
+    assert!(lines.iter().any(|l| l.contains("resources[1] (kind `pr`).selector.query")), "{out}");
+    assert!(lines.iter().any(|l| l.contains("resources[1] (kind `pr`).port.entity.mappings.properties.a")), "{out}");
+    // The example's config compiles as a whole.
+    let good =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/github/.port/resources/port-app-config.yml");
+    let (ok, out, err) = ocean(&["map", "--config", good.to_str().unwrap(), "--check"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("every expression compiles"), "{out}");
+}

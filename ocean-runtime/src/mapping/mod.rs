@@ -66,6 +66,8 @@ pub struct Mapping {
     config: PortAppConfig,
     compiled: Vec<Compiled>,
     limits: Limits,
+    /// What did not compile, when compiled with [`Mapping::compile_lenient`].
+    broken: Vec<String>,
 }
 
 impl std::fmt::Debug for Mapping {
@@ -83,21 +85,44 @@ impl Mapping {
         Self::compile(origin, config, allow_env)
     }
 
-    /// Compiles a parsed config.
+    /// Parses a Port app config (YAML or JSON) and compiles it as [`Mapping::compile_lenient`] does.
+    pub fn parse_lenient(origin: &str, text: &str, allow_env: bool) -> Result<Self> {
+        let config: PortAppConfig =
+            serde_norway::from_str(text).map_err(|e| Error::Mapping(format!("{origin}: {e}")))?;
+        Ok(Self::compile_lenient(origin, config, allow_env))
+    }
+
+    /// Compiles a parsed config; every expression that does not compile is reported, one line each.
     pub fn compile(origin: &str, config: PortAppConfig, allow_env: bool) -> Result<Self> {
+        let mapping = Self::compile_lenient(origin, config, allow_env);
+        if mapping.broken.is_empty() { Ok(mapping) } else { Err(Error::Mapping(mapping.broken.join("\n"))) }
+    }
+
+    /// Compiles a parsed config that another engine accepted (the one Port holds): an expression that does
+    /// not compile here does not take the rest down. A broken leaf maps to null, a broken selector selects
+    /// nothing and a broken `itemsToParse` gives no items; [`Mapping::broken`] lists them.
+    ///
+    /// ```
+    /// let config = serde_norway::from_str("resources:\n  - kind: issue\n    selector: {query: 'true'}\n    port: {entity: {mappings: {identifier: .id | tostring, blueprint: '\"issue\"', title: .title | nosuchfn}}}").unwrap();
+    /// let m = ocean::mapping::Mapping::compile_lenient("Port", config, false);
+    /// assert_eq!(m.broken().len(), 1);
+    /// let changes = m.map_items("issue", &[serde_json::json!({"id": 7, "title": "x"})], &[]);
+    /// assert_eq!(changes.upserts[0].identifier, "7");
+    /// ```
+    pub fn compile_lenient(origin: &str, config: PortAppConfig, allow_env: bool) -> Self {
         let mut compiled = Vec::with_capacity(config.resources.len());
         let mut errors = Vec::new();
         for (i, r) in config.resources.iter().enumerate() {
             let at = |field: &str| format!("{origin}: resources[{i}] (kind `{}`).{field}", r.kind);
-            let mut prog = |field: &str, code: &str| match Program::compile(code, allow_env) {
-                Ok(p) => Some(p),
+            let mut prog = |field: &str, code: &str, instead: &str| match Program::compile(code, allow_env) {
+                Ok(p) => p,
                 Err(e) => {
                     errors.push(format!("{}: {e} in `{code}`", at(field)));
-                    None
+                    Program::compile(instead, false).expect("a constant program compiles")
                 }
             };
-            let selector = prog("selector.query", &r.selector.query);
-            let items = r.port.items_to_parse.as_deref().map(|c| prog("port.itemsToParse", c));
+            let selector = prog("selector.query", &r.selector.query, "false");
+            let items = r.port.items_to_parse.as_deref().map(|c| prog("port.itemsToParse", c, "[]"));
             let m = &r.port.entity.mappings;
             let mut templ_errors = Vec::new();
             let whole = template(m, "port.entity.mappings", allow_env, false, &mut templ_errors);
@@ -116,23 +141,23 @@ impl Mapping {
                 &mut Vec::new(),
             );
             errors.extend(templ_errors.into_iter().map(|(field, e)| format!("{}: {e}", at(&field))));
-            if let (Some(selector), Some(items)) = (selector, items.map_or(Some(None), |p| p.map(Some))) {
-                compiled.push(Compiled {
-                    selector,
-                    identifier,
-                    blueprint,
-                    whole,
-                    items_to_parse: items,
-                    items_name: r.port.items_to_parse_name.clone().unwrap_or_else(|| "item".into()),
-                    top_level_transform: r.port.items_to_parse_top_level_transform.unwrap_or(true),
-                });
-            }
+            compiled.push(Compiled {
+                selector,
+                identifier,
+                blueprint,
+                whole,
+                items_to_parse: items,
+                items_name: r.port.items_to_parse_name.clone().unwrap_or_else(|| "item".into()),
+                top_level_transform: r.port.items_to_parse_top_level_transform.unwrap_or(true),
+            });
         }
-        if errors.is_empty() {
-            Ok(Self { config, compiled, limits: Limits::default() })
-        } else {
-            Err(Error::Mapping(errors.join("\n")))
-        }
+        Self { config, compiled, limits: Limits::default(), broken: errors }
+    }
+
+    /// The expressions that did not compile (each with its file, resource, field and position), when
+    /// compiled with [`Mapping::compile_lenient`]; empty otherwise.
+    pub fn broken(&self) -> &[String] {
+        &self.broken
     }
 
     /// Evaluates every leaf within `limits` (by default [`Limits::default`]).
