@@ -159,10 +159,12 @@ impl Processor {
     /// # #[derive(Default)] struct Issues;
     /// # #[derive(Default)] struct Comments;
     /// # impl WebhookProcessor for Issues {
-    /// #     async fn handle_event(&self, _: &WebhookEvent, _: &ResourceConfig) -> Result<WebhookEventRawResults, ProcessorError> { Ok(Default::default()) }
+    /// #     async fn get_matching_kinds(&self, _: &WebhookEvent) -> Vec<String> { vec!["issue".into()] }
+    /// #     async fn handle_event(&self, _: &WebhookEvent, _: &ResourceConfig) -> Result<WebhookEventRawResults, ProcessorError> { Ok(WebhookEventRawResults::empty()) }
     /// # }
     /// # impl WebhookProcessor for Comments {
-    /// #     async fn handle_event(&self, _: &WebhookEvent, _: &ResourceConfig) -> Result<WebhookEventRawResults, ProcessorError> { Ok(Default::default()) }
+    /// #     async fn get_matching_kinds(&self, _: &WebhookEvent) -> Vec<String> { vec!["issue".into()] }
+    /// #     async fn handle_event(&self, _: &WebhookEvent, _: &ResourceConfig) -> Result<WebhookEventRawResults, ProcessorError> { Ok(WebhookEventRawResults::empty()) }
     /// # }
     /// let issues = Processor::of::<Issues>("/webhook").group_by(".issue.id").group("issue");
     /// let comments = Processor::of::<Comments>("/webhook").group_by(".issue.id").group("issue");

@@ -114,3 +114,27 @@ where
     tokio::spawn(server);
     (format!("http://{addr}"), handle)
 }
+
+/// Whether two JSON values are equal, numbers within a relative tolerance of `tol` (floating-point
+/// formatting differs between engines), objects whatever the order of their keys.
+pub fn same_json(a: &serde_json::Value, b: &serde_json::Value, tol: f64) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            x == y || ((x - y).abs() <= tol * x.abs().max(y.abs()))
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b, tol)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w, tol)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The Python of `.venv-jq`, which runs the jq reference (`tests/jq_reference.py`).
+pub fn jq_reference_python() -> PathBuf {
+    let py = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv-jq/bin/python");
+    assert!(py.exists(), "the jq reference is not installed: run ./.ci/test (it creates .venv-jq with PyPI's `jq`)");
+    py
+}

@@ -139,33 +139,13 @@ impl Ours {
     }
 }
 
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
-            x == y || ((x - y).abs() <= 1e-12 * x.abs().max(y.abs()))
-        }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-fn python() -> PathBuf {
-    let py = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv-jq/bin/python");
-    assert!(py.exists(), "the jq reference is not installed: run ./.ci/test (it creates .venv-jq with PyPI's `jq`)");
-    py
-}
-
 fn request(c: &Case) -> String {
     json!({"program": c.program, "input": c.input}).to_string()
 }
 
 /// libjq's answer to every case: `(output, compiled)`.
 fn reference(all: &[Case]) -> Vec<(Value, bool)> {
-    let mut child = Command::new(python())
+    let mut child = Command::new(ocean_tests::jq_reference_python())
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jq_reference.py"))
         .args(["--batch", "--detail"])
         .stdin(Stdio::piped())
@@ -333,7 +313,10 @@ fn jq_s_own_test_files_give_libjq_s_first_outputs() {
         let row = table.entry(c.file).or_default();
         row[0] += 1;
         let compiles_here = !matches!(o, Ours::NotCompiled(_));
-        if same(&o.port_value(), t) && compiles_here == *compiled && !matches!(o, Ours::Crash | Ours::Hang) {
+        if ocean_tests::same_json(&o.port_value(), t, 1e-12)
+            && compiles_here == *compiled
+            && !matches!(o, Ours::Crash | Ours::Hang)
+        {
             row[1] += 1;
             continue;
         }

@@ -110,13 +110,6 @@ fn folders_for(config: &str) -> Vec<(&'static str, usize)> {
     }
 }
 
-fn python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let py = root.join(".venv-jq/bin/python");
-    assert!(py.exists(), "the jq reference is not installed: run ./.ci/test (it creates .venv-jq with PyPI's `jq`)");
-    py
-}
-
 fn load_exceptions() -> BTreeMap<String, String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance-exceptions.tsv");
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -127,23 +120,8 @@ fn load_exceptions() -> BTreeMap<String, String> {
         .collect()
 }
 
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
-            x == y || ((x - y).abs() <= 1e-9 * x.abs().max(y.abs()))
-        }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
 #[test]
 fn every_corpus_expression_matches_libjq_on_real_payloads() {
-    let py = python();
     let mut pairs: Vec<(String, Value)> = Vec::new();
     let mut seen = BTreeSet::new();
     let mut input_cache: BTreeMap<(&str, usize), Vec<Value>> = BTreeMap::new();
@@ -164,7 +142,7 @@ fn every_corpus_expression_matches_libjq_on_real_payloads() {
     }
     assert!(pairs.len() > 10_000, "too few pairs: {}", pairs.len());
 
-    let mut child = Command::new(py)
+    let mut child = Command::new(ocean_tests::jq_reference_python())
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("jq_reference.py"))
         .arg("--batch")
         .stdin(Stdio::piped())
@@ -198,7 +176,7 @@ fn every_corpus_expression_matches_libjq_on_real_payloads() {
             None => Value::Null,
         };
         checked += 1;
-        if !same(&ours, expected) {
+        if !ocean_tests::same_json(&ours, expected, 1e-9) {
             mismatches.entry(program.clone()).or_insert((input.clone(), ours, expected.clone()));
         }
     }

@@ -7,10 +7,14 @@ def join($x): reduce .[] as $i (null;
   ($i | if . == null then "" elif (type == "boolean" or type == "number") then tojson else . end)
 ) // "";
 
-def ltrimstr($x): if type == "string" and ($x | type) == "string" and startswith($x) then .[($x | length):] else . end;
+# `ltrimstr`, `rtrimstr`: an error for anything but strings (jq 1.8, #2969).
+def ltrimstr($x):
+  if type == "string" and ($x | type) == "string" then (if startswith($x) then .[($x | length):] end)
+  else error("startswith() requires string inputs") end;
 def rtrimstr($x):
-  if type == "string" and ($x | type) == "string" and endswith($x) and ($x | length) > 0
-  then .[:length - ($x | length)] else . end;
+  if type == "string" and ($x | type) == "string"
+  then (if endswith($x) and ($x | length) > 0 then .[:length - ($x | length)] end)
+  else error("endswith() requires string inputs") end;
 def trimstr($x): ltrimstr($x) | rtrimstr($x);
 
 # SQL-style helpers of libjq.
@@ -61,3 +65,11 @@ def fromstream(f): { x: null, e: false } as $init
       if .e then .x else empty end);
 def truncate_stream(stream): . as $n | null | stream | . as $input
   | if (.[0] | length) > $n then setpath([0]; .[0][$n:]) else empty end;
+
+def toboolean:
+  if type == "boolean" then . elif . == "true" then true elif . == "false" then false
+  else error("\(type) (\(tojson)) cannot be parsed as a boolean") end;
+
+def utf8bytelength:
+  if type == "string" then [explode[] | if . < 128 then 1 elif . < 2048 then 2 elif . < 65536 then 3 else 4 end] | add // 0
+  else error("\(type) (\(tojson)) only strings have UTF-8 byte length") end;

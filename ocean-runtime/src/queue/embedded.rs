@@ -38,7 +38,8 @@ enum Op {
         reply: oneshot::Sender<Result<(), String>>,
     },
     Delete(u64),
-    Dead(DeadLetter),
+    // Boxed: a dead letter (error, headers, payload) is much larger than the other operations.
+    Dead(Box<DeadLetter>),
 }
 
 /// The durable store in `{state_dir}/queue.redb`. Dropping it waits for its writer, so that the file
@@ -150,7 +151,7 @@ fn write_batch(db: &Database, batch: Vec<Op>, next_seq: &mut u64, next_dead: &mu
                         if let Some(key) = &d.delivery {
                             dedup.remove(key.as_str()).map_err(|e| e.to_string())?;
                         }
-                        let d = DeadLetter { id: dead_id, ..d.clone() };
+                        let d = DeadLetter { id: dead_id, ..(**d).clone() };
                         dead_id += 1;
                         let bytes = serde_json::to_vec(&d).map_err(|e| e.to_string())?;
                         dead.insert(d.id, bytes.as_slice()).map_err(|e| e.to_string())?;
@@ -232,7 +233,7 @@ impl Storage for Embedded {
         if let Some(key) = &d.delivery {
             self.dedup.release(key);
         }
-        self.send(Op::Dead(d));
+        self.send(Op::Dead(Box::new(d)));
     }
 
     fn supersede(&self, delivery: &str, by: &str) {
