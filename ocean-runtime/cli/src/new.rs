@@ -21,6 +21,8 @@ const FILES: &[(&str, &str)] = &[
     ("src/tests.rs", include_str!("../templates/tests.rs.txt")),
     (".port/spec.yaml", include_str!("../templates/spec.yaml.txt")),
     (".port/resources/port-app-config.yml", include_str!("../templates/port-app-config.yml.txt")),
+    // A GitHub event for `ocean send` (its event is the folder's name).
+    ("events/issues/opened.json", include_str!("../templates/opened.json.txt")),
 ];
 
 /// A package name cargo accepts: ASCII letters, digits, `-` and `_`, starting with a letter.

@@ -32,6 +32,7 @@ fn a_new_crate_builds_and_its_test_passes() {
         "src/tests.rs",
         ".port/spec.yaml",
         ".port/resources/port-app-config.yml",
+        "events/issues/opened.json",
     ] {
         assert!(demo.join(file).is_file(), "{file} is missing");
     }
