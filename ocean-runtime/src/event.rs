@@ -22,6 +22,11 @@ impl Headers {
         Self(pairs.into_iter().map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.into())).collect())
     }
 
+    /// The headers of a received request; values that are not visible ASCII are left out.
+    pub(crate) fn from_http(map: &actix_web::http::header::HeaderMap) -> Self {
+        Self::from_pairs(map.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?.to_owned()))))
+    }
+
     /// The first value of a header, looked up case-insensitively.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())

@@ -41,7 +41,7 @@ fn refusal(m: &Metrics, reason: &'static str, message: String) -> serde_json::Va
     json!({"status": "error", "reason": reason, "message": message})
 }
 
-fn reject(m: &Metrics, reason: &'static str, status: StatusCode, message: String) -> HttpResponse {
+pub(crate) fn reject(m: &Metrics, reason: &'static str, status: StatusCode, message: String) -> HttpResponse {
     reply(status, refusal(m, reason, message))
 }
 
@@ -171,8 +171,7 @@ pub(crate) async fn handle(
         Err(why) => return refuse_and_close(m, why, payload),
     };
     let (path, processors) = (&served.path, &served.processors);
-    let headers =
-        Headers::from_pairs(req.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?.to_owned()))));
+    let headers = Headers::from_http(req.headers());
     let now = SystemTime::now();
     // Each set of verifiers runs at most once per request, however many processors share it.
     let mut outcomes: Vec<Option<Result<(), AuthError>>> = vec![None; rt.processors.verifier_sets];

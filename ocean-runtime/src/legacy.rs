@@ -14,7 +14,7 @@ use tracing::warn;
 
 use crate::auth::Verifier;
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::Headers;
 use crate::metrics::Metrics;
 use crate::registry::Route;
@@ -46,26 +46,7 @@ pub(crate) fn guards(
                     warn!(route = %r.name, "route has no `auth`: its handler must authenticate requests itself");
                     None
                 }
-                Some(a) => {
-                    let value = a.secret_key.as_deref().and_then(|k| ctx.get(k));
-                    let built = a.build_verifier(value).map_err(|e| Error::Config(format!("route `{}`: {e}", r.name)))?;
-                    match built {
-                        Some(v) => Some(v),
-                        None if r.insecure => {
-                            warn!(route = %r.name, verifier = %a.describe(), "no secret configured; verification skipped (insecure)");
-                            None
-                        }
-                        None => {
-                            return Err(Error::Config(format!(
-                                "route `{}` verifies with {} but no secret is configured: set OCEAN__INTEGRATION__CONFIG__{} (or mark the route `insecure`)",
-                                r.name,
-                                a.describe(),
-                                crate::config::snake_case(a.secret_key.as_deref().unwrap_or_default())
-                                    .to_ascii_uppercase()
-                            )));
-                        }
-                    }
-                }
+                Some(a) => crate::wiring::verifier("route", &r.name, a, r.insecure, ctx)?,
             };
             Ok(Arc::new(RouteGuard {
                 name: r.name.clone(),
@@ -105,14 +86,9 @@ pub(crate) async fn verify(
                 return Ok(req.into_response(answer));
             }
         };
-    let headers =
-        Headers::from_pairs(req.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?.to_owned()))));
-    if let Err(e) = verifier.verify(&body, &headers, SystemTime::now()) {
+    if let Err(e) = verifier.verify(&body, &Headers::from_http(req.headers()), SystemTime::now()) {
         warn!(route = %guard.name, error = %e, "authentication failed");
-        guard.metrics.rejected("unauthenticated").increment(1);
-        let answer = actix_web::HttpResponse::build(StatusCode::UNAUTHORIZED).json(serde_json::json!({
-            "status": "error", "reason": "unauthenticated", "message": e.to_string()
-        }));
+        let answer = crate::intake::reject(&guard.metrics, "unauthenticated", StatusCode::UNAUTHORIZED, e.to_string());
         return Ok(req.into_response(answer));
     }
     req.set_payload(replay(body));

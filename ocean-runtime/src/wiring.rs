@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use crate::auth::Verifier;
+use crate::auth::{Auth, Verifier};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::mapping::Program;
@@ -126,6 +126,26 @@ impl Processors {
     }
 }
 
+/// The verifier of `a` with its secrets from the integration config, for the processor or route (`kind`)
+/// named `name`. A verifier without a secret stops start-up, unless its owner is `insecure`: it is then
+/// skipped, loudly (`None`).
+pub(crate) fn verifier(kind: &str, name: &str, a: &Auth, insecure: bool, ctx: &Context) -> Result<Option<Verifier>> {
+    let owner = format!("{kind} `{name}`");
+    let value = a.secret_key.as_deref().and_then(|k| ctx.get(k));
+    match a.build_verifier(value).map_err(|e| Error::Config(format!("{owner}: {e}")))? {
+        Some(v) => Ok(Some(v)),
+        None if insecure => {
+            warn!(verifier = %a.describe(), "{owner}: no secret configured; verification skipped (insecure)");
+            Ok(None)
+        }
+        None => Err(Error::Config(format!(
+            "{owner} verifies with {} but no secret is configured: set OCEAN__INTEGRATION__CONFIG__{} (or mark the {kind} `insecure`)",
+            a.describe(),
+            crate::config::snake_case(a.secret_key.as_deref().unwrap_or_default()).to_ascii_uppercase()
+        ))),
+    }
+}
+
 fn build_one(spec: &Processor, ctx: &Context) -> Result<Running> {
     if !spec.path.starts_with('/') {
         return Err(Error::Registration(format!(
@@ -141,22 +161,7 @@ fn build_one(spec: &Processor, ctx: &Context) -> Result<Running> {
         AuthMode::Verifiers { specs, also_custom } => {
             let mut vs = Vec::new();
             for a in specs {
-                let value = a.secret_key.as_deref().and_then(|k| ctx.get(k));
-                match a.build_verifier(value).map_err(|e| Error::Config(format!("processor `{}`: {e}", spec.name)))? {
-                    Some(v) => vs.push(v),
-                    None if spec.insecure => {
-                        warn!(processor = %spec.name, verifier = %a.describe(), "no secret configured; verification skipped (insecure)")
-                    }
-                    None => {
-                        let key = a.secret_key.clone().unwrap_or_default();
-                        return Err(Error::Config(format!(
-                            "processor `{}` verifies with {} but no secret is configured: set OCEAN__INTEGRATION__CONFIG__{} (or mark the processor `insecure`)",
-                            spec.name,
-                            a.describe(),
-                            crate::config::snake_case(&key).to_ascii_uppercase()
-                        )));
-                    }
-                }
+                vs.extend(verifier("processor", &spec.name, a, spec.insecure, ctx)?);
             }
             let unauth = vs.is_empty() && !also_custom;
             (vs, *also_custom, unauth)

@@ -86,11 +86,12 @@ pub(crate) fn format_filter(program: &str) -> String {
     RE.replace_all(program, "$1\"$2").into_owned()
 }
 
-/// jq's standard definitions, parsed once per process rather than once per program.
-/// jq's loops are defined again after them, with a budget step in each iteration (see `budget`).
 /// Definitions in jq that give libjq's answers where jaq's own differ (`join`, `@csv`, `IN`, ...).
 const LIBJQ: &str = include_str!("libjq.jq");
 
+/// jq's standard definitions, parsed once per process rather than once per program.
+/// jq's loops are defined again after them, with a budget step in each iteration (see `budget`), and
+/// libjq's definitions last, so that they shadow jaq's.
 static PRELUDE: std::sync::LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> = std::sync::LazyLock::new(|| {
     let loops = jaq_core::load::parse(budget::LOOPS, |p| p.defs()).unwrap_or_default();
     let libjq = jaq_core::load::parse(LIBJQ, |p| p.defs()).unwrap_or_default();

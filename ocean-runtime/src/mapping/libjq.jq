@@ -1,5 +1,7 @@
 # Definitions in jq that make jaq answer as libjq (jq 1.7/1.8 semantics), appended to jaq's prelude so
-# that they shadow its own; each one is checked by the conformance test over jq's test files.
+# that they shadow its own; each one is checked by the conformance test over jq's test files. Like jaq's
+# own prelude they carry no budget steps: each loop runs over its input or over a generator that spends
+# from the budget (`range`, the program's own code).
 
 # `join`: null elements are empty, numbers and booleans their JSON text (jaq writes "null").
 def join($x): reduce .[] as $i (null;
