@@ -80,9 +80,7 @@ impl Mapping {
     /// Parses and compiles a Port app config (YAML or JSON). Errors name `origin`, the resource index, the
     /// field and the position in the expression.
     pub fn parse(origin: &str, text: &str, allow_env: bool) -> Result<Self> {
-        let config: PortAppConfig =
-            serde_norway::from_str(text).map_err(|e| Error::Mapping(format!("{origin}: {e}")))?;
-        Self::compile(origin, config, allow_env)
+        Self::parse_lenient(origin, text, allow_env)?.strict()
     }
 
     /// Parses a Port app config (YAML or JSON) and compiles it as [`Mapping::compile_lenient`] does.
@@ -94,8 +92,12 @@ impl Mapping {
 
     /// Compiles a parsed config; every expression that does not compile is reported, one line each.
     pub fn compile(origin: &str, config: PortAppConfig, allow_env: bool) -> Result<Self> {
-        let mapping = Self::compile_lenient(origin, config, allow_env);
-        if mapping.broken.is_empty() { Ok(mapping) } else { Err(Error::Mapping(mapping.broken.join("\n"))) }
+        Self::compile_lenient(origin, config, allow_env).strict()
+    }
+
+    /// The mapping when every expression compiled; otherwise an error listing each that did not.
+    fn strict(self) -> Result<Self> {
+        if self.broken.is_empty() { Ok(self) } else { Err(Error::Mapping(self.broken.join("\n"))) }
     }
 
     /// Compiles a parsed config that another engine accepted (the one Port holds): an expression that does
