@@ -306,3 +306,59 @@ impl Parse for RouteArgs {
         }
     }
 }
+
+/// The arguments of `#[on_resync(kind = "...", name = "...")]`.
+pub(crate) struct ResyncArgs {
+    pub(crate) kind: LitStr,
+    pub(crate) name: Option<LitStr>,
+}
+
+/// The arguments a resync function takes.
+pub(crate) const RESYNC_ARGS: &[&str] = &["kind", "name"];
+
+impl Parse for ResyncArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let (mut kind, mut name) = (None, None);
+        let mut errors = None;
+        while !input.is_empty() {
+            let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+            let slot = match key.to_string().as_str() {
+                "kind" => &mut kind,
+                "name" => &mut name,
+                other => {
+                    let hint = symbols::closest(other, RESYNC_ARGS)
+                        .or(if other == "kinds" { Some("kind") } else { None })
+                        .map(|m| format!(" (did you mean `{m}`?)"))
+                        .unwrap_or_default();
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "unknown argument `{key}`{hint}; a resync function takes: {}",
+                            symbols::list(RESYNC_ARGS)
+                        ),
+                    ));
+                }
+            };
+            input.parse::<Token![=]>()?;
+            let value: LitStr = input.parse()?;
+            if value.value().is_empty() {
+                push(&mut errors, syn::Error::new(value.span(), format!("`{key}` must not be empty")));
+            }
+            set(slot, value, key.span(), &key.to_string(), &mut errors);
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        if let Some(e) = errors {
+            return Err(e);
+        }
+        let kind = kind.ok_or_else(|| {
+            syn::Error::new(
+                Span::call_site(),
+                "a resync function needs its kind: `#[ocean::on_resync(kind = \"repository\")]`",
+            )
+        })?;
+        Ok(Self { kind, name })
+    }
+}

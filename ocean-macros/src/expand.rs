@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Item, ItemFn, ItemImpl, LitStr};
 
-use crate::attr::{AuthArg, ProcessorArgs, RouteArgs};
+use crate::attr::{AuthArg, ProcessorArgs, ResyncArgs, RouteArgs};
 use crate::valid;
 
 fn debug(name: &str, out: &TokenStream) {
@@ -299,6 +299,60 @@ pub(crate) fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
     })()
     .unwrap_or_else(|e| with_errors(item, e));
     debug("on_start", &out);
+    out
+}
+
+pub(crate) fn on_resync(args: TokenStream, item: TokenStream) -> TokenStream {
+    let p = private(None);
+    let out = (|| -> syn::Result<TokenStream> {
+        let a: ResyncArgs = syn::parse2(args)?;
+        let f: ItemFn = syn::parse2(item.clone()).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "`#[ocean::on_resync]` goes on an `async fn(ctx: ocean::Context, resource: &ocean::ResourceConfig, batches: ocean::Batches)`",
+            )
+        })?;
+        if f.sig.asyncness.is_none() {
+            return Err(syn::Error::new(
+                f.sig.fn_token.span,
+                "the `async` keyword is missing from the function declaration",
+            ));
+        }
+        let name = &f.sig.ident;
+        let call = match f.sig.inputs.len() {
+            2 => quote_spanned! {f.sig.output.span()=> { let _ = resource; #name(ctx, batches).await } },
+            3 => quote_spanned! {f.sig.output.span()=> #name(ctx, resource, batches).await },
+            _ => {
+                return Err(syn::Error::new(
+                    f.sig.paren_token.span.join(),
+                    "a resync function takes `(ctx: ocean::Context, resource: &ocean::ResourceConfig, batches: ocean::Batches)`, or `(ctx, batches)`",
+                ));
+            }
+        };
+        let kind = &a.kind;
+        let label = a.name.as_ref().map_or_else(|| name.to_string(), LitStr::value);
+        let registration = register(
+            &p,
+            "OnResync",
+            "OnResync",
+            quote! {
+                fn __ocean_call<'a>(
+                    ctx: #p::Context,
+                    resource: &'a #p::ResourceConfig,
+                    batches: #p::Batches,
+                ) -> #p::BoxFuture<'a, #p::ResyncResult> {
+                    ::std::boxed::Box::pin(async move { #p::IntoStartResult::into_start_result(#call) })
+                }
+                #p::OnResync::from_fn(#kind, #label, __ocean_call)
+            },
+        );
+        Ok(quote! {
+            #f
+            #registration
+        })
+    })()
+    .unwrap_or_else(|e| with_errors(item, e));
+    debug("on_resync", &out);
     out
 }
 

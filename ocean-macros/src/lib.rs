@@ -1,5 +1,5 @@
 //! Attribute macros of the ocean framework. Use them through the `ocean` crate, which re-exports them:
-//! `#[ocean::webhook_processor]`, `#[ocean::on_start]`, `#[ocean::route]`.
+//! `#[ocean::webhook_processor]`, `#[ocean::on_start]`, `#[ocean::on_resync]`, `#[ocean::route]`.
 //!
 //! Each macro parses its arguments (`attr.rs`), checks them against the annotated item (`valid.rs`) and
 //! expands to calls on the runtime's public builder API (`expand.rs`), registered with `inventory`.
@@ -79,6 +79,33 @@ pub fn webhook_processor(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::on_start(args.into(), item.into()).into()
+}
+
+/// Makes a resync function of an `async fn`: it lists the third party's objects of one kind and pushes
+/// them, batch by batch, into `ocean::Batches`, as an async generator yields them. The runtime maps each
+/// batch with the kind's mappings, applies it in bulk, and once the function returns `Ok` (or `()`),
+/// deletes the entities of the kind it did not list. An error fails the kind, which then deletes nothing.
+///
+/// Arguments: `kind = "repository"` (required), `name = "..."` (in logs; default: the function's name).
+/// The function takes `(ctx: ocean::Context, resource: &ocean::ResourceConfig, batches: ocean::Batches)`,
+/// or `(ctx, batches)`, and returns `()` or `Result<(), E>` with a displayable `E`.
+///
+/// ```
+/// use ocean::{Batches, Context, ProcessorError, ResourceConfig};
+///
+/// #[ocean::on_resync(kind = "repository")]
+/// async fn repositories(ctx: Context, _resource: &ResourceConfig, batches: Batches) -> Result<(), ProcessorError> {
+///     for page in 1..=3 {
+///         ctx.rate_limiter().acquire().await;
+///         let repos = vec![serde_json::json!({"name": format!("repo-{page}")})]; // one page of the API
+///         batches.send(repos).await?;
+///     }
+///     Ok(())
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn on_resync(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::on_resync(args.into(), item.into()).into()
 }
 
 /// Mounts a plain actix-web handler at `/integration{path}`: `#[ocean::route(post, "/legacy")]`. The

@@ -27,6 +27,7 @@ pub(crate) struct Parts {
     pub(crate) processors: Vec<Processor>,
     pub(crate) on_start: Vec<OnStart>,
     pub(crate) routes: Vec<Route>,
+    pub(crate) on_resync: Vec<crate::resync::OnResync>,
     pub(crate) default_mapping: Option<String>,
     pub(crate) spec: Option<String>,
     pub(crate) sink: Option<Arc<dyn Sink>>,
@@ -45,7 +46,8 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
         .identifier
         .clone()
         .unwrap_or_else(|| format!("my-{}-integration", settings.integration.kind.as_deref().unwrap_or(&it.name)));
-    let context = Context::new(&identifier, config, settings.base_url.clone(), &settings.path_prefix);
+    let context = Context::new(&identifier, config, settings.base_url.clone(), &settings.path_prefix)
+        .with_rate_budget(settings.rate_limit.budget());
     let mapping = load_mapping(&settings, it.default_mapping.as_deref())?;
     let processors = Arc::new(Processors::build(&it.processors, &context)?);
     std::fs::create_dir_all(&settings.state_dir)
@@ -72,9 +74,15 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
         metrics,
         processing_timeout,
         evaluator: evaluator.clone(),
+        marks: Arc::default(),
     });
-    let raw =
-        Arc::new(RawApi { context: context.clone(), mapping: mapping.clone(), sink: chosen.sink.clone(), evaluator });
+    let raw = Arc::new(RawApi {
+        context: context.clone(),
+        mapping: mapping.clone(),
+        sink: chosen.sink.clone(),
+        evaluator,
+        marks: rt.marks.clone(),
+    });
     if let Some(port) = chosen.port {
         let ttl = Duration::from_secs(settings.port.app_config_cache_ttl.max(1));
         let allow_env = settings.allow_environment_variables_jq_access;
@@ -96,6 +104,10 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
             warn!(processor = %p.name, path = %p.path, "path accepts unauthenticated events");
         }
     }
+    for f in it.on_resync.iter().filter(|f| !mapped.contains(&f.kind.as_str())) {
+        warn!(function = %f.name, "resync kind `{}` is not in the mapping (its kinds: {}); it is not run", f.kind, mapped.join(", "));
+    }
+    let resyncer = Arc::new(crate::resync::Resyncer::new(it.on_resync, rt.clone(), raw.clone(), context.clone()));
     let mut workers = JoinSet::new();
     for slot in 0..workers_count {
         workers.spawn(crate::worker::run(rt.clone(), raw.clone(), slot));
@@ -103,7 +115,7 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     let body_timeout = Duration::from_secs(settings.http.body_timeout_seconds);
     let guards = crate::legacy::guards(&it.routes, &context, &rt.metrics, settings.http.max_body_bytes, body_timeout)?;
     let routes = it.routes.into_iter().zip(guards).collect();
-    let server = crate::http::serve(&settings, &rt, &raw, chosen.catalog.clone(), routes)?;
+    let server = crate::http::serve(&settings, &rt, &raw, chosen.catalog.clone(), routes, resyncer.clone())?;
     info!(addr = %server.addr, processors = processors.list.len(), "listening");
     for hook in it.on_start {
         let ctx = context.clone();
@@ -115,6 +127,8 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
             }
         }));
     }
+    let every = settings.scheduled_resync_interval.map(|m| Duration::from_secs_f64(m * 60.0));
+    resyncer.spawn_triggers(settings.resync_on_start, every);
     let wait = Duration::from_secs_f64(settings.max_wait_seconds_before_shutdown.max(0.0));
     Ok(RunningIntegration::new(rt, chosen.catalog, server, workers, wait))
 }

@@ -11,12 +11,13 @@ pub struct Context {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     identifier: String,
     config: Map<String, Value>,
     base_url: Option<String>,
     path_prefix: String,
+    rate: crate::rate::RateBudget,
 }
 
 impl Context {
@@ -33,8 +34,29 @@ impl Context {
                 config,
                 base_url: base_url.map(|u| u.trim_end_matches('/').to_owned()),
                 path_prefix: path_prefix.trim_end_matches('/').to_owned(),
+                rate: crate::rate::RateBudget::unlimited(),
             }),
         }
+    }
+
+    /// The same context with `budget` as its rate budget.
+    #[must_use]
+    pub fn with_rate_budget(self, budget: crate::rate::RateBudget) -> Self {
+        let inner = Arc::unwrap_or_clone(self.inner);
+        Self { inner: Arc::new(Inner { rate: budget, ..inner }) }
+    }
+
+    /// The budget of calls to the third party, shared by live events and resync, live events first
+    /// (`OCEAN__RATE_LIMIT__REQUESTS_PER_SECOND`): await [`crate::RateBudget::acquire`] before each call.
+    ///
+    /// ```
+    /// # async fn fetch(ctx: ocean::Context) {
+    /// ctx.rate_limiter().acquire().await;
+    /// // ... the call to the third party's API
+    /// # }
+    /// ```
+    pub fn rate_limiter(&self) -> &crate::rate::RateBudget {
+        &self.inner.rate
     }
 
     /// The integration identifier (`OCEAN__INTEGRATION__IDENTIFIER`).

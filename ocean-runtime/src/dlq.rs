@@ -37,7 +37,12 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, prefix: &str, state: DeadL
 
 /// `None` when authorised; the refusal otherwise. Fails closed: no token configured, no admin API.
 fn refuse(req: &HttpRequest, rt: &DeadLetters) -> Option<HttpResponse> {
-    let Some(expected) = rt.token.as_deref().filter(|t| !t.is_empty()) else {
+    refuse_admin(req, rt.token.as_deref())
+}
+
+/// `None` when the request carries the admin token; fails closed: no token configured, no admin API.
+pub(crate) fn refuse_admin(req: &HttpRequest, token: Option<&str>) -> Option<HttpResponse> {
+    let Some(expected) = token.filter(|t| !t.is_empty()) else {
         return Some(
             HttpResponse::NotFound()
                 .json(json!({"status": "error", "message": "admin API disabled: set OCEAN__ADMIN__TOKEN"})),

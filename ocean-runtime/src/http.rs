@@ -31,6 +31,7 @@ pub(crate) fn serve(
     raw: &Arc<RawApi>,
     catalog: Option<LocalCatalog>,
     routes: Vec<(Route, Arc<RouteGuard>)>,
+    resyncer: Arc<crate::resync::Resyncer>,
 ) -> Result<Server> {
     let prefix = settings.path_prefix.trim_end_matches('/').to_owned();
     let workers = settings.http.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -74,7 +75,8 @@ pub(crate) fn serve(
         let dead = DeadLetters { token: token.clone(), queue: queue.clone(), processors: processors.clone() };
         let (prefix, intake, health, raw, routes) =
             (prefix.clone(), intake.clone(), health.clone(), raw.clone(), routes.clone());
-        let (catalog, access) = (catalog.clone(), access.clone());
+        let (catalog, access, resyncer) = (catalog.clone(), access.clone(), resyncer.clone());
+        let admin_token = dead.token.clone();
         App::new()
             .configure(move |cfg| {
                 for (i, p) in intake.processors.paths.iter().enumerate() {
@@ -87,6 +89,7 @@ pub(crate) fn serve(
                 }
                 crate::admin::configure(cfg, &prefix, &health, catalog.as_ref(), &access);
                 crate::dlq::configure(cfg, &prefix, dead);
+                crate::resync::api::configure(cfg, &prefix, admin_token, resyncer);
                 if !routes.is_empty() {
                     cfg.service(
                         web::scope(&format!("{prefix}/integration"))

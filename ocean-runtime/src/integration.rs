@@ -30,6 +30,7 @@ impl Integration {
             processors: Vec::new(),
             on_start: Vec::new(),
             routes: Vec::new(),
+            on_resync: Vec::new(),
             default_mapping: None,
             spec: None,
             sink: None,
@@ -39,10 +40,11 @@ impl Integration {
     /// Adds everything registered by the macros in this program.
     #[must_use]
     pub fn discovered(mut self) -> Self {
-        let (p, s, r) = discovered();
-        self.0.processors.extend(p);
-        self.0.on_start.extend(s);
-        self.0.routes.extend(r);
+        let d = discovered();
+        self.0.processors.extend(d.processors);
+        self.0.on_start.extend(d.on_start);
+        self.0.routes.extend(d.routes);
+        self.0.on_resync.extend(d.on_resync);
         self
     }
 
@@ -57,6 +59,13 @@ impl Integration {
     #[must_use]
     pub fn on_start(mut self, hook: OnStart) -> Self {
         self.0.on_start.push(hook);
+        self
+    }
+
+    /// Adds a resync function (what `#[ocean::on_resync]` registers).
+    #[must_use]
+    pub fn on_resync(mut self, f: crate::resync::OnResync) -> Self {
+        self.0.on_resync.push(f);
         self
     }
 

@@ -39,6 +39,9 @@
 //! - [`mapping`]: the Port app config's jq mappings, compiled once, with Port's semantics;
 //! - [`sink`]: the local catalog or Port's API.
 //!
+//! Beside it, `resync` ([`OnResync`]): the third party listed kind by kind, mapped with the same mappings,
+//! applied in bulk, and the entities no longer listed deleted; live events win their races with it.
+//!
 //! Around it: [`auth`] (verifiers), [`config`] (settings), `registry` ([`Processor`], [`OnStart`],
 //! [`Route`]), [`Integration`] (the builder), `compose` (the composition root), `http` (routes and the
 //! state each handler uses), [`RunningIntegration`] (shutdown), and `testing` (feature `testing`). The
@@ -66,8 +69,10 @@ mod metrics;
 mod pool;
 mod processor;
 mod queue;
+mod rate;
 mod raw;
 mod registry;
+mod resync;
 mod retry;
 mod running;
 mod runtime;
@@ -85,10 +90,12 @@ pub use event::{Headers, WebhookEvent, WebhookEventRawResults};
 pub use integration::Integration;
 pub use logging::init_tracing;
 pub use mapping::{Entity, ResourceConfig};
-pub use ocean_macros::{on_start, route, webhook_processor};
+pub use ocean_macros::{on_resync, on_start, route, webhook_processor};
 pub use processor::{BoxFuture, RetryPolicy, WebhookProcessor};
+pub use rate::RateBudget;
 pub use raw::{context, register_raw, unregister_raw};
 pub use registry::{OnStart, Processor, Route};
+pub use resync::{Batches, OnResync, ResyncStopped};
 pub use running::RunningIntegration;
 
 /// An integration of this crate's package, with what the macros registered, the spec in
@@ -124,8 +131,13 @@ pub mod __private {
     pub use crate::error::ProcessorError;
     pub use crate::event::{WebhookEvent, WebhookEventRawResults};
     pub use crate::mapping::ResourceConfig;
+    pub use crate::processor::BoxFuture;
     pub use crate::processor::{DynProcessor, RetryPolicy, WebhookProcessor};
     pub use crate::registry::{OnStart, Processor, Registered, Route};
+    pub use crate::resync::{Batches, OnResync};
+
+    /// What a resync function's wrapper returns.
+    pub type ResyncResult = crate::Result<()>;
     pub use actix_web::{http::Method, web};
     pub use inventory;
 

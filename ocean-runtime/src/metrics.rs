@@ -23,6 +23,12 @@ pub(crate) const E2E: &str = "ocean_event_end_to_end_seconds";
 pub(crate) const SINK_ERRORS: &str = "ocean_sink_errors_total";
 pub(crate) const MAPPING_FAILURES: &str = "ocean_mapping_failures_total";
 pub(crate) const BROKEN_LEAVES: &str = "ocean_mapping_broken_expressions";
+pub(crate) const RESYNC_ITEMS: &str = "ocean_resync_items_fetched_total";
+pub(crate) const RESYNC_UPSERTED: &str = "ocean_resync_entities_upserted_total";
+pub(crate) const RESYNC_DELETED: &str = "ocean_resync_entities_deleted_total";
+pub(crate) const RESYNC_FAILURES: &str = "ocean_resync_failures_total";
+pub(crate) const RESYNC_DURATION: &str = "ocean_resync_duration_seconds";
+pub(crate) const RESYNC_LAST_SUCCESS: &str = "ocean_resync_last_success_timestamp_seconds";
 
 const BUCKETS: [f64; 15] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 90.0];
 
@@ -87,6 +93,16 @@ impl Metrics {
     pub(crate) fn mapping_failure(&self, kind: &str, reason: &'static str) -> Counter {
         let labels = vec![Label::new("kind", kind.to_owned()), Label::new("reason", reason)];
         self.recorder.register_counter(&Key::from_parts(MAPPING_FAILURES, labels), &METADATA)
+    }
+
+    /// A counter with one label (registered on first use, shared afterwards).
+    pub(crate) fn labelled_counter(&self, name: &'static str, label: &'static str, value: &str) -> Counter {
+        self.recorder.register_counter(&Key::from_parts(name, vec![Label::new(label, value.to_owned())]), &METADATA)
+    }
+
+    /// A gauge with one label.
+    pub(crate) fn labelled_gauge(&self, name: &'static str, label: &'static str, value: &str) -> Gauge {
+        self.recorder.register_gauge(&Key::from_parts(name, vec![Label::new(label, value.to_owned())]), &METADATA)
     }
 
     /// Events held by the queue on one path.

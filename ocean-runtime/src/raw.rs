@@ -21,6 +21,8 @@ pub(crate) struct RawApi {
     pub(crate) mapping: Arc<SharedMapping>,
     pub(crate) sink: Arc<dyn Sink>,
     pub(crate) evaluator: Arc<crate::mapping::evaluator::Evaluator>,
+    /// What live writes a resync must leave alone.
+    pub(crate) marks: Arc<crate::resync::LiveMarks>,
 }
 
 tokio::task_local! {
@@ -69,6 +71,7 @@ async fn apply(kind: &str, updated: Vec<Value>, deleted: Vec<Value>) -> Result<(
         tracing::warn!(kind, failures = changes.failures.len(), "items not mapped: {}", shown.join("; "));
     }
     if !changes.is_empty() {
+        api.marks.note_live(&changes).await;
         api.sink.apply(&changes).await.map_err(|e| Error::Storage(e.to_string()))?;
     }
     Ok((changes.upserts.len(), changes.deletes.len()))

@@ -279,22 +279,34 @@ pub enum Registered {
     Processor(fn() -> Processor),
     OnStart(fn() -> OnStart),
     Route(fn() -> Route),
+    OnResync(fn() -> crate::resync::OnResync),
 }
 
 inventory::collect!(Registered);
 
+/// What the macros registered in the program.
+#[derive(Default)]
+pub(crate) struct Discovered {
+    pub(crate) processors: Vec<Processor>,
+    pub(crate) on_start: Vec<OnStart>,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) on_resync: Vec<crate::resync::OnResync>,
+}
+
 /// Everything registered by the macros in the program, sorted by name for a stable order.
-pub(crate) fn discovered() -> (Vec<Processor>, Vec<OnStart>, Vec<Route>) {
-    let (mut p, mut s, mut r) = (Vec::new(), Vec::new(), Vec::new());
+pub(crate) fn discovered() -> Discovered {
+    let mut d = Discovered::default();
     for item in inventory::iter::<Registered> {
         match item {
-            Registered::Processor(f) => p.push(f()),
-            Registered::OnStart(f) => s.push(f()),
-            Registered::Route(f) => r.push(f()),
+            Registered::Processor(f) => d.processors.push(f()),
+            Registered::OnStart(f) => d.on_start.push(f()),
+            Registered::Route(f) => d.routes.push(f()),
+            Registered::OnResync(f) => d.on_resync.push(f()),
         }
     }
-    p.sort_by(|a: &Processor, b| (&a.path, &a.name).cmp(&(&b.path, &b.name)));
-    s.sort_by(|a: &OnStart, b| a.name.cmp(&b.name));
-    r.sort_by(|a: &Route, b| a.name.cmp(&b.name));
-    (p, s, r)
+    d.processors.sort_by(|a, b| (&a.path, &a.name).cmp(&(&b.path, &b.name)));
+    d.on_start.sort_by(|a, b| a.name.cmp(&b.name));
+    d.routes.sort_by(|a, b| a.name.cmp(&b.name));
+    d.on_resync.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+    d
 }

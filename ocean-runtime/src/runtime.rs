@@ -18,6 +18,8 @@ pub(crate) struct Lifecycle {
     draining: AtomicBool,
     /// Cancelled when in-flight work must be abandoned.
     pub(crate) hard_stop: CancellationToken,
+    /// Cancelled when shutdown begins: background work (resync) stops at once.
+    pub(crate) stopping: CancellationToken,
 }
 
 impl Lifecycle {
@@ -27,6 +29,7 @@ impl Lifecycle {
 
     pub(crate) fn drain(&self) {
         self.draining.store(true, Ordering::Release);
+        self.stopping.cancel();
     }
 }
 
@@ -65,6 +68,8 @@ pub(crate) struct Runtime {
     pub(crate) pool: Arc<crate::pool::Pool>,
     /// The threads that evaluate mappings.
     pub(crate) evaluator: Arc<crate::mapping::evaluator::Evaluator>,
+    /// What live events wrote while a resync runs.
+    pub(crate) marks: Arc<crate::resync::LiveMarks>,
 }
 
 impl Runtime {

@@ -37,6 +37,8 @@ pub struct TestIntegration {
     _dir: Option<tempfile::TempDir>,
     /// The state directory.
     pub state_dir: PathBuf,
+    /// `OCEAN__ADMIN__TOKEN`, when set: the admin calls of the kit use it.
+    pub admin_token: Option<String>,
 }
 
 /// An HTTP client for tests (installs the TLS crypto provider first).
@@ -90,6 +92,21 @@ impl TestBuilder {
     pub fn admin_token(self, token: &str) -> Self {
         let token = token.to_owned();
         self.settings(move |s| s.admin.token = Some(token))
+    }
+
+    /// `OCEAN__RESYNC_ON_START` (true by default, as deployed).
+    #[must_use]
+    pub fn resync_on_start(self, on: bool) -> Self {
+        self.settings(move |s| s.resync_on_start = on)
+    }
+
+    /// `OCEAN__RATE_LIMIT__REQUESTS_PER_SECOND` and `OCEAN__RATE_LIMIT__BURST`.
+    #[must_use]
+    pub fn rate_limit(self, per_second: f64, burst: u32) -> Self {
+        self.settings(move |s| {
+            s.rate_limit.requests_per_second = Some(per_second);
+            s.rate_limit.burst = Some(burst);
+        })
     }
 
     /// `OCEAN__QUEUE__BACKEND=memory` instead of the durable queue.
@@ -155,6 +172,7 @@ impl TestIntegration {
         let mut settings = test_settings(dir.path());
         adjust(&mut settings);
         let state_dir = settings.state_dir.clone();
+        let admin_token = settings.admin.token.clone();
         let running = integration.start(settings).await?;
         Ok(Self {
             base_url: format!("http://{}", running.addr()),
@@ -162,6 +180,7 @@ impl TestIntegration {
             client: client(),
             _dir: Some(dir),
             state_dir,
+            admin_token,
         })
     }
 
@@ -173,6 +192,55 @@ impl TestIntegration {
     /// The running integration.
     pub fn running(&self) -> &RunningIntegration {
         self.running.as_ref().expect("running until shut down")
+    }
+
+    /// Asks for a resync of every kind, or of `kind`, as `POST /admin/resync` (needs
+    /// [`TestBuilder::admin_token`]): the answer's JSON, with the run's `id`.
+    pub async fn resync(&self, kind: Option<&str>) -> Value {
+        let mut url = format!("{}/admin/resync", self.base_url);
+        if let Some(k) = kind {
+            url = format!("{url}?kind={k}");
+        }
+        let resp = self.client.post(url).bearer_auth(self.admin_token.as_deref().unwrap_or_default()).send().await;
+        match resp {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(e) => serde_json::json!({"status": "error", "message": e.to_string()}),
+        }
+    }
+
+    /// `GET /admin/resync`: the current run and the last finished one.
+    pub async fn resync_status(&self) -> Value {
+        let url = format!("{}/admin/resync", self.base_url);
+        match self.client.get(url).bearer_auth(self.admin_token.as_deref().unwrap_or_default()).send().await {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
+    /// Waits until the run `id` has finished and returns its report (`None` on timeout).
+    pub async fn wait_resync(&self, id: &str, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let status = self.resync_status().await;
+            if status["last"]["id"] == id {
+                return Some(status["last"].clone());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// Waits for the first run that finishes (the start-up one) and returns its report.
+    pub async fn wait_first_resync(&self, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let status = self.resync_status().await;
+            if status["last"].is_object() {
+                return Some(status["last"].clone());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
     }
 
     /// POSTs a JSON body with headers to `/integration{path}`.

@@ -163,6 +163,9 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
             rt.metrics.mapping_failure(&f.kind, f.reason).increment(1);
             failed.push((done[f.input].0.clone(), format!("mapping: {f}"), 1));
         }
+        if !changes.is_empty() {
+            rt.marks.note_live(&changes).await;
+        }
         if !changes.is_empty() && !apply(rt, &changes).await {
             return Outcome::Requeue;
         }

@@ -221,6 +221,15 @@ impl Settings {
         range(&mut p, "mapping.leaf_budget_ms", self.mapping.leaf_budget_ms as f64, 1.0, 600_000.0, "ms");
         range(&mut p, "port.request_timeout", self.port.request_timeout as f64, 1.0, 3600.0, "seconds");
         range(&mut p, "port.app_config_cache_ttl", self.port.app_config_cache_ttl as f64, 1.0, 365.0 * DAY, "seconds");
+        if let Some(m) = self.scheduled_resync_interval {
+            range(&mut p, "scheduled_resync_interval", m, 0.001, 365.0 * 24.0 * 60.0, "minutes");
+        }
+        if let Some(r) = self.rate_limit.requests_per_second {
+            range(&mut p, "rate_limit.requests_per_second", r, 0.001, 1e6, "calls per second");
+        }
+        if let Some(b) = self.rate_limit.burst {
+            range(&mut p, "rate_limit.burst", b as f64, 1.0, 1e6, "calls");
+        }
         if p.is_empty() { Ok(()) } else { Err(crate::Error::Config(p.join("\n"))) }
     }
 }

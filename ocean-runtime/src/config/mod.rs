@@ -127,6 +127,27 @@ impl Default for MappingSettings {
     }
 }
 
+/// The budget of calls to the third party, shared by live events and resync through
+/// [`crate::Context::rate_limiter`], live events first.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// Calls per second (`OCEAN__RATE_LIMIT__REQUESTS_PER_SECOND`; unset: no limit).
+    pub requests_per_second: Option<f64>,
+    /// Calls that may be made at once after a quiet period (`OCEAN__RATE_LIMIT__BURST`; default: one
+    /// second's worth).
+    pub burst: Option<u32>,
+}
+
+impl RateLimitSettings {
+    /// The budget these settings describe.
+    pub fn budget(&self) -> crate::RateBudget {
+        let burst =
+            self.burst.unwrap_or_else(|| self.requests_per_second.map_or(1, |r| r.ceil().clamp(1.0, 1e6) as u32));
+        crate::RateBudget::new(self.requests_per_second, burst)
+    }
+}
+
 /// The admin API (dead letters).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -175,6 +196,12 @@ pub struct Settings {
     pub mapping_file: Option<PathBuf>,
     /// Let jq mappings read `env` and `$ENV` (`OCEAN__ALLOW_ENVIRONMENT_VARIABLES_JQ_ACCESS`).
     pub allow_environment_variables_jq_access: bool,
+    /// Minutes between scheduled resyncs (`OCEAN__SCHEDULED_RESYNC_INTERVAL`; unset: none).
+    pub scheduled_resync_interval: Option<f64>,
+    /// Resync once the server listens (`OCEAN__RESYNC_ON_START`, default true).
+    pub resync_on_start: bool,
+    /// The budget of third-party calls.
+    pub rate_limit: RateLimitSettings,
     /// Queue.
     pub queue: QueueSettings,
     /// Mapping evaluation.
@@ -199,6 +226,9 @@ impl Default for Settings {
             max_wait_seconds_before_shutdown: 30.0,
             mapping_file: None,
             allow_environment_variables_jq_access: false,
+            scheduled_resync_interval: None,
+            resync_on_start: true,
+            rate_limit: RateLimitSettings::default(),
             queue: QueueSettings::default(),
             mapping: MappingSettings::default(),
             admin: AdminSettings::default(),

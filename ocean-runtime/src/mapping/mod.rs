@@ -179,6 +179,22 @@ impl Mapping {
         self.config.resources.iter().enumerate().filter(move |(_, r)| r.kind == kind)
     }
 
+    /// The blueprint of resource `index` when its mapping writes a constant one (`'"githubIssue"'`).
+    ///
+    /// ```
+    /// let yaml = "resources:\n  - kind: issue\n    selector: {query: 'true'}\n    port: {entity: {mappings: {identifier: .id, blueprint: '\"githubIssue\"'}}}";
+    /// let m = ocean::mapping::Mapping::parse("config", yaml, false).unwrap();
+    /// assert_eq!(m.constant_blueprint(0).as_deref(), Some("githubIssue"));
+    /// ```
+    pub fn constant_blueprint(&self, index: usize) -> Option<String> {
+        match &self.compiled.get(index)?.blueprint {
+            Template::Literal(Value::String(s)) => Some(s.clone()),
+            Template::Jq(p) => serde_json::from_str::<String>(p.source().trim()).ok(),
+            _ => None,
+        }
+        .filter(|s| !s.is_empty())
+    }
+
     /// Maps raw items of every resource of `kind` (what `register_raw` and `ocean map` do).
     pub fn map_items(&self, kind: &str, updated: &[Value], deleted: &[Value]) -> Changes {
         let results: Vec<(usize, &[Value], &[Value])> =

@@ -86,6 +86,20 @@ impl LocalCatalog {
         Ok(out)
     }
 
+    /// The identifiers of every entity of a blueprint, in order.
+    pub fn identifiers(&self, blueprint: &str) -> Result<Vec<String>> {
+        let txn = self.inner.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(ENTITIES).map_err(storage)?;
+        let start = format!("{blueprint}{SEP}");
+        let end = format!("{blueprint}{}", char::from_u32(SEP as u32 + 1).unwrap_or(SEP));
+        let mut out = Vec::new();
+        for row in table.range(start.as_str()..end.as_str()).map_err(storage)? {
+            let (k, _) = row.map_err(storage)?;
+            out.push(k.value()[start.len()..].to_owned());
+        }
+        Ok(out)
+    }
+
     /// One entity, as Port shows it.
     pub fn get(&self, blueprint: &str, identifier: &str) -> Result<Option<Value>> {
         let txn = self.inner.db.begin_read().map_err(storage)?;
@@ -196,5 +210,10 @@ impl Sink for LocalCatalog {
             }
             done.await.map_err(|e| SinkError(e.to_string()))?.map_err(|e| SinkError(e.to_string()))
         })
+    }
+
+    /// Every entity of the local catalog is this integration's.
+    fn owned<'a>(&'a self, blueprint: &'a str) -> BoxFuture<'a, Result<Vec<String>, SinkError>> {
+        Box::pin(async move { self.identifiers(blueprint).map_err(|e| SinkError(e.to_string())) })
     }
 }

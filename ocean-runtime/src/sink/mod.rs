@@ -18,6 +18,12 @@ pub struct SinkError(pub String);
 pub trait Sink: Send + Sync + 'static {
     /// Applies the changes atomically where the sink allows it.
     fn apply<'a>(&'a self, changes: &'a Changes) -> BoxFuture<'a, Result<(), SinkError>>;
+    /// The identifiers of the entities of `blueprint` that this integration owns, for the prune step of a
+    /// resync. A sink that cannot list them keeps every entity (the default).
+    fn owned<'a>(&'a self, blueprint: &'a str) -> BoxFuture<'a, Result<Vec<String>, SinkError>> {
+        let _ = blueprint;
+        Box::pin(async { Err(SinkError("this sink cannot list its entities".into())) })
+    }
     /// Whether the sink can take writes now.
     fn ready(&self) -> bool {
         true

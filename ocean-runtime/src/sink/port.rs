@@ -52,9 +52,13 @@ impl std::fmt::Debug for PortSink {
     }
 }
 
-fn client(timeout: Duration) -> reqwest::Client {
+/// A client whose `User-Agent` names the integration as the reference framework's does: Port records it as
+/// the data source of the entities written, which the ownership search of deletes and resync reads.
+fn client(timeout: Duration, integration_type: &str, identifier: &str) -> reqwest::Client {
     crate::install_crypto_provider();
-    reqwest::Client::builder().timeout(timeout).pool_max_idle_per_host(50).build().unwrap_or_default()
+    let agent = format!("port-ocean/{integration_type}/{}/{identifier}/exporter", env!("CARGO_PKG_VERSION"));
+    let builder = reqwest::Client::builder().timeout(timeout).pool_max_idle_per_host(50).user_agent(agent);
+    builder.build().unwrap_or_default()
 }
 
 /// Why no access token was obtained: refused credentials end the call, the rest is retried.
@@ -80,7 +84,7 @@ impl PortSink {
     /// A client for Port at `base_url` with the integration's credentials and identity.
     pub fn new(base_url: &str, client_id: &str, client_secret: &str, integration_type: &str, identifier: &str) -> Self {
         Self {
-            client: client(Duration::from_secs(30)),
+            client: client(Duration::from_secs(30), integration_type, identifier),
             base: base_url.trim_end_matches('/').to_owned(),
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
@@ -98,7 +102,7 @@ impl PortSink {
     /// ```
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.client = client(timeout);
+        self.client = client(timeout, &self.integration_type, &self.identifier);
         self
     }
 
@@ -256,15 +260,24 @@ impl PortSink {
         Ok(())
     }
 
+    /// The rules that limit an entities search to this integration's data source.
+    fn ownership_rules(&self) -> [Value; 2] {
+        [
+            json!({"property": "$datasource", "operator": "contains", "value": format!("port-ocean/{}/", self.integration_type)}),
+            json!({"property": "$datasource", "operator": "contains", "value": format!("/{}/", self.identifier)}),
+        ]
+    }
+
     async fn delete(&self, blueprint: &str, ids: &[String], dependents: bool) -> std::result::Result<(), SinkError> {
         // Ownership: only entities of this integration's data source are deleted.
+        let [source, instance] = self.ownership_rules();
         let search = json!({
             "combinator": "and",
             "rules": [
                 {"property": "$identifier", "operator": "in", "value": ids},
                 {"property": "$blueprint", "operator": "=", "value": blueprint},
-                {"property": "$datasource", "operator": "contains", "value": format!("port-ocean/{}/", self.integration_type)},
-                {"property": "$datasource", "operator": "contains", "value": format!("/{}/", self.identifier)},
+                source,
+                instance,
             ]
         });
         let (status, body) = self.call(Method::POST, "/v1/entities/search", Some(&search)).await?;
@@ -305,6 +318,23 @@ impl Sink for PortSink {
                 self.delete(bp, &ids, changes.delete_dependents).await?;
             }
             Ok(())
+        })
+    }
+
+    /// The entities of `blueprint` in this integration's data source, by the same search as deletes.
+    fn owned<'a>(&'a self, blueprint: &'a str) -> BoxFuture<'a, std::result::Result<Vec<String>, SinkError>> {
+        Box::pin(async move {
+            let [source, instance] = self.ownership_rules();
+            let search = json!({
+                "combinator": "and",
+                "rules": [{"property": "$blueprint", "operator": "=", "value": blueprint}, source, instance]
+            });
+            let (status, body) = self.call(Method::POST, "/v1/entities/search", Some(&search)).await?;
+            if !status.is_success() {
+                return Err(SinkError(format!("Port answered {status} to the search of {blueprint}: {body}")));
+            }
+            let ids = body["entities"].as_array().into_iter().flatten();
+            Ok(ids.filter_map(|e| e["identifier"].as_str().map(str::to_owned)).collect())
         })
     }
 }
