@@ -319,9 +319,18 @@ pub(crate) fn on_resync(args: TokenStream, item: TokenStream) -> TokenStream {
             ));
         }
         let name = &f.sig.ident;
+        // Each argument is spanned on its parameter, so that a type mismatch points there.
+        let spans: Vec<Span> = f.sig.inputs.iter().map(Spanned::span).collect();
+        let arg = |i: usize, ident: &str| syn::Ident::new(ident, spans[i]);
         let call = match f.sig.inputs.len() {
-            2 => quote_spanned! {f.sig.output.span()=> { let _ = resource; #name(ctx, batches).await } },
-            3 => quote_spanned! {f.sig.output.span()=> #name(ctx, resource, batches).await },
+            2 => {
+                let (c, b) = (arg(0, "ctx"), arg(1, "batches"));
+                quote_spanned! {f.sig.output.span()=> { let _ = resource; #name(#c, #b).await } }
+            }
+            3 => {
+                let (c, r, b) = (arg(0, "ctx"), arg(1, "resource"), arg(2, "batches"));
+                quote_spanned! {f.sig.output.span()=> #name(#c, #r, #b).await }
+            }
             _ => {
                 return Err(syn::Error::new(
                     f.sig.paren_token.span.join(),

@@ -197,11 +197,11 @@ impl TestIntegration {
     /// Asks for a resync of every kind, or of `kind`, as `POST /admin/resync` (needs
     /// [`TestBuilder::admin_token`]): the answer's JSON, with the run's `id`.
     pub async fn resync(&self, kind: Option<&str>) -> Value {
-        let mut url = format!("{}/admin/resync", self.base_url);
+        let mut req = self.client.post(format!("{}/admin/resync", self.base_url));
         if let Some(k) = kind {
-            url = format!("{url}?kind={k}");
+            req = req.query(&[("kind", k)]);
         }
-        let resp = self.client.post(url).bearer_auth(self.admin_token.as_deref().unwrap_or_default()).send().await;
+        let resp = req.bearer_auth(self.admin_token.as_deref().unwrap_or_default()).send().await;
         match resp {
             Ok(r) => r.json().await.unwrap_or(Value::Null),
             Err(e) => serde_json::json!({"status": "error", "message": e.to_string()}),

@@ -20,6 +20,8 @@ fn ui() {
     t.pass("ui/webhook_processor/pass/*.rs");
     t.compile_fail("ui/webhook_processor/fail/*.rs");
     t.compile_fail("ui/on_start/fail/*.rs");
+    t.pass("ui/on_resync/pass/*.rs");
+    t.compile_fail("ui/on_resync/fail/*.rs");
     t.pass("ui/route/pass/*.rs");
     t.compile_fail("ui/route/fail/*.rs");
 }

@@ -3,9 +3,16 @@
 //! It serves GitHub's issues, pull requests and pushes with the GitHub example's mapping, the payload being
 //! the source.
 //!
+//! Its resync of repositories is an `ocean::OnResync` built from a closure: what `#[ocean::on_resync]`
+//! expands to.
+//!
 //! Run with `OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET=... cargo run -p example-macroless`.
 
-use ocean::{Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults, WebhookProcessor};
+use example_github::GithubApi;
+use ocean::{
+    Batches, Context, OnResync, Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults,
+    WebhookProcessor,
+};
 use serde_json::Value;
 
 /// One processor per GitHub event family: the event name, the payload field, the kind.
@@ -63,6 +70,24 @@ fn processor(events: &'static [&'static str], field: &'static str, kind: &'stati
         .group_by(&format!(".{field}.id"))
 }
 
+/// Lists the organisation's repositories page by page, when `githubToken` and `githubOrganization` are set.
+fn repositories() -> OnResync {
+    OnResync::new("repository", |ctx: Context, _resource: ResourceConfig, out: Batches| async move {
+        let (Some(api), Some(org)) = (GithubApi::from_context(&ctx), ctx.get_str("github_organization")) else {
+            out.skip("resync needs githubToken and githubOrganization");
+            return Ok(());
+        };
+        let mut next = Some(api.first_page(&format!("/orgs/{org}/repos?per_page=100")));
+        while let Some(url) = next {
+            let (repos, after) = api.page(&url).await?;
+            out.send(repos).await?;
+            next = after;
+        }
+        Ok::<(), ProcessorError>(())
+    })
+    .name("repositories")
+}
+
 /// The integration, assembled with the builder API.
 pub fn integration() -> ocean::Integration {
     ocean::Integration::new("github-macroless")
@@ -71,4 +96,5 @@ pub fn integration() -> ocean::Integration {
         .processor(processor(&["issues"], "issue", "issue", "issues"))
         .processor(processor(&["pull_request"], "pull_request", "pull-request", "pull-requests"))
         .processor(processor(&["push", "repository"], "repository", "repository", "repositories"))
+        .on_resync(repositories())
 }

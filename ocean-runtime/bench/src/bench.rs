@@ -6,6 +6,8 @@
 //!    answered 202 per second (intake), and events per second until every one is in the local catalog.
 //! 3. At half of the end-to-end saturation rate: p50 and p99 of intake (client side) and of end to end
 //!    (received to applied, from the integration's histogram).
+//! 5. Live events at a quarter of the end-to-end saturation rate, alone and while the example resyncs
+//!    issues from a GitHub API on loopback: their end-to-end p99 in both runs (`crate::resync`).
 //! 4. Resident memory idle, peak during the burst (with the queue depth reached), and peak with 100,000
 //!    events queued (20,000 with `--quick`) behind a Port that answers 503 to everything.
 
@@ -59,7 +61,7 @@ fn rss_mib(pid: u32, field: &str) -> f64 {
 }
 
 /// p-quantile of the end-to-end histogram (bucket upper bound), in ms.
-async fn e2e_quantile(client: &reqwest::Client, base: &str, q: f64) -> f64 {
+pub(crate) async fn e2e_quantile(client: &reqwest::Client, base: &str, q: f64) -> f64 {
     let text = client.get(format!("{base}/metrics")).send().await.ok().map(|r| r.text());
     let text = match text {
         Some(t) => t.await.unwrap_or_default(),
@@ -187,6 +189,12 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
             report["e2e_eps_memory"] = json!(e2e_eps.round());
         }
     }
+    // 5. Live events during a resync.
+    let rate = (report["e2e_eps"].as_f64().unwrap_or(4.0) / 4.0).max(1.0);
+    let during =
+        crate::resync::live_during_resync(&bin, &ring, &client, first, a.connections, rate, d, a.smoke).await?;
+    first += 1_000_000;
+    report["live_during_resync"] = during;
     // 4. Resident memory with many events queued: Port stops answering, so nothing leaves the queue.
     let count = if a.smoke {
         500
@@ -257,7 +265,8 @@ fn markdown(r: &Value) -> String {
 | End-to-end p50 / p99 at half saturation (ms, bucket bound) | {} / {} | | p99 ≤ 25 |\n\
 | RSS idle (MiB) | {} | | ≤ 25 |\n\
 | Peak RSS during the burst (MiB), queue depth reached {} | {} | | |\n\
-| Peak RSS with {} events queued (MiB) | {} | | ≤ 200 at 100,000 |\n",
+| Peak RSS with {} events queued (MiB) | {} | | ≤ 200 at 100,000 |\n\
+| Live events at {}/s: end-to-end p99 alone / during a resync (ms, bucket bound), resync objects listed per second | {} / {} ({}/s) | | |\n",
         f("ceiling_rps"),
         f("intake_rps"),
         ratio("intake_durable_to_ceiling"),
@@ -274,5 +283,9 @@ fn markdown(r: &Value) -> String {
         f("rss_burst_peak_mib"),
         f("queued_for_rss"),
         f("rss_queued_mib"),
+        r["live_during_resync"]["rate"],
+        r["live_during_resync"]["without_resync"]["e2e_p99_ms"],
+        r["live_during_resync"]["with_resync"]["e2e_p99_ms"],
+        r["live_during_resync"]["resync_items_per_sec"],
     )
 }

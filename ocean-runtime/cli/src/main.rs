@@ -1,5 +1,5 @@
 //! The `ocean` command: start an integration crate (`new`), try a mapping without a server (`map`), send
-//! signed payloads to a running integration (`send`), manage its dead letters (`dlq`).
+//! signed payloads to a running integration (`send`), manage its dead letters (`dlq`), resync it (`resync`).
 
 // A command-line tool: standard output is its interface.
 #![allow(clippy::print_stdout)]
@@ -7,6 +7,7 @@
 mod dlq;
 mod map;
 mod new;
+mod resync;
 mod send;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Command {
     Send(send::Args),
     /// List, inspect, replay and delete dead letters of a running integration.
     Dlq(dlq::Args),
+    /// Resync a running integration (every kind, or one) and show its progress.
+    Resync(resync::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +49,7 @@ fn main() -> std::process::ExitCode {
         Command::Map(a) => map::run(a),
         Command::Send(a) => send::run(a),
         Command::Dlq(a) => dlq::run(a),
+        Command::Resync(a) => resync::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -238,3 +238,41 @@ fn map_check_lists_every_expression_that_does_not_compile() {
     assert!(ok, "{err}");
     assert!(out.contains("every expression compiles"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_runs_and_reports_each_kind() {
+    let listing =
+        ocean::OnResync::new("item", |_ctx: ocean::Context, _r: ResourceConfig, out: ocean::Batches| async move {
+            for page in 0..3 {
+                out.send(vec![serde_json::json!({"id": page, "title": "listed"})]).await?;
+            }
+            Ok::<(), ProcessorError>(())
+        });
+    let mapping = "resources:\n  - kind: item\n    selector: {query: 'true'}\n    port: {entity: {mappings: {identifier: .id | tostring, title: .title, blueprint: '\"item\"'}}}\n  - kind: other\n    selector: {query: 'true'}\n    port: {entity: {mappings: {identifier: .id | tostring, blueprint: '\"other\"'}}}\n";
+    let it = TestIntegration::builder(ocean::Integration::new("cli").on_resync(listing))
+        .mapping(mapping)
+        .admin_token("admin")
+        .resync_on_start(false)
+        .start()
+        .await
+        .unwrap();
+    let url = it.base_url.clone();
+    let (ok, out, err) =
+        tokio::task::spawn_blocking(move || ocean(&["resync", "--url", &url, "--token", "admin"])).await.unwrap();
+    assert!(ok, "{err}");
+    assert!(err.contains("started"), "{err}");
+    let item = out.lines().find(|l| l.starts_with("item ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(item.contains("completed") && item.contains("items 3") && item.contains("upserted 3"), "{item}");
+    let other = out.lines().find(|l| l.starts_with("other ")).unwrap();
+    assert!(other.contains("skipped") && other.contains("no resync function"), "{other}");
+    assert_eq!(it.entities("item").len(), 3);
+
+    let url = it.base_url.clone();
+    let (ok, _, err) =
+        tokio::task::spawn_blocking(move || ocean(&["resync", "--url", &url, "--token", "admin", "--kind", "missing"]))
+            .await
+            .unwrap();
+    assert!(!ok);
+    assert!(err.contains("kind `missing` is not in the mapping"), "{err}");
+    it.shutdown().await;
+}

@@ -4,6 +4,8 @@
 
 mod fake_github;
 mod fake_port;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -250,4 +252,51 @@ async fn resync_writes_to_port_and_deletes_only_what_it_owns() {
     it.shutdown().await;
     gh_server.stop(true).await;
     port_server.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_resyncs_on_the_schedule_its_environment_sets() {
+    let gh = Arc::new(Github::new());
+    let (api, server) = fake_github::start(gh.clone()).await;
+    let dir = ocean_tests::temp_state_dir("resync-schedule");
+    let bin = support::spawn(
+        &dir,
+        &[
+            ("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", SECRET),
+            ("OCEAN__INTEGRATION__CONFIG__GITHUB_TOKEN", TOKEN),
+            ("OCEAN__INTEGRATION__CONFIG__GITHUB_API_URL", &api),
+            ("OCEAN__INTEGRATION__CONFIG__GITHUB_ORGANIZATION", ORG),
+            ("OCEAN__ADMIN__TOKEN", "admin"),
+            ("OCEAN__RESYNC_ON_START", "false"),
+            // 1.2 seconds.
+            ("OCEAN__SCHEDULED_RESYNC_INTERVAL", "0.02"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    support::wait_ready(&client, &bin.base).await;
+    let status = |client: reqwest::Client, base: String| async move {
+        let r = client.get(format!("{base}/admin/resync")).bearer_auth("admin").send().await.ok()?;
+        r.json::<Value>().await.ok()
+    };
+    // No start-up run: the first one is the schedule's.
+    let first = status(client.clone(), bin.base.clone()).await.unwrap();
+    assert!(first["current"].is_null() && first["last"].is_null(), "{first}");
+    let last = support::eventually("a scheduled resync", || {
+        let (client, base) = (client.clone(), bin.base.clone());
+        async move { status(client, base).await.map(|s| s["last"].clone()).filter(Value::is_object) }
+    })
+    .await;
+    assert_eq!(last["trigger"], "schedule", "{last}");
+    assert_eq!(last["status"], "completed", "{last}");
+    let repos: Value = client
+        .get(format!("{}/catalog/blueprints/githubRepository/entities", bin.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(repos.as_array().unwrap().len(), 3);
+    drop(bin);
+    server.stop(true).await;
 }

@@ -1,0 +1,4 @@
+#[ocean::on_resync]
+async fn repositories(_ctx: ocean::Context, _batches: ocean::Batches) {}
+
+fn main() {}

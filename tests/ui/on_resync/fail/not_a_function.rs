@@ -1,0 +1,4 @@
+#[ocean::on_resync(kind = "repository")]
+struct Repositories;
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[ocean::on_resync(kind = "repository")]
+async fn repositories(_batches: ocean::Batches) {}
+
+fn main() {}
