@@ -21,6 +21,10 @@ use crate::retry::{self, Attempt, Backoff, Jitter};
 /// Batches a function may hand over ahead of the one being applied.
 const AHEAD: usize = 2;
 
+/// Objects mapped per job on the mapping threads, and entities per write to the sink (Port's bulk size):
+/// a live event's mapping or write waits for one such piece of a resync at most.
+const CHUNK: usize = 20;
+
 /// A batch the sink refuses is retried on this schedule, then fails the kind.
 const SINK_BACKOFF: Backoff = Backoff {
     initial: Duration::from_millis(200),
@@ -137,12 +141,23 @@ impl One<'_> {
         let count = |name| rt.metrics.labelled_counter(name, "kind", self.kind);
         count(metrics::RESYNC_ITEMS).increment(batch.len() as u64);
         let items = batch.len() as u64;
-        let (mapping, index) = (self.mapping.clone(), self.index);
-        let mut changes = rt
-            .evaluator
-            .run(move || mapping.map_results(&[(index, batch.as_slice(), &[])]))
-            .await
-            .map_err(|panic| format!("the mapping panicked: {panic}"))?;
+        let mut changes = Changes::default();
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let chunk: Vec<Value> = rest.drain(..rest.len().min(CHUNK)).collect();
+            let (mapping, index) = (self.mapping.clone(), self.index);
+            let part = rt
+                .evaluator
+                .run_background(move || mapping.map_results(&[(index, chunk.as_slice(), &[])]))
+                .await
+                .map_err(|panic| format!("the mapping panicked: {panic}"))?;
+            changes.merge = part.merge;
+            changes.delete_dependents = part.delete_dependents;
+            changes.create_missing_related = part.create_missing_related;
+            changes.upserts.extend(part.upserts);
+            changes.failures.extend(part.failures);
+            changes.overruns.extend(part.overruns);
+        }
         for f in changes.failures.iter().chain(&changes.overruns) {
             rt.metrics.mapping_failure(&f.kind, f.reason).increment(1);
         }
@@ -164,8 +179,15 @@ impl One<'_> {
         let mut free_iter = free.iter();
         changes.upserts.retain(|e| e.id_str().is_none() || free_iter.next().copied().unwrap_or(true));
         let kept = free.iter().filter(|f| !**f).count() as u64;
-        if !changes.upserts.is_empty() {
-            apply(rt, &changes, self.cancel).await?;
+        for upserts in changes.upserts.chunks(CHUNK) {
+            let piece = Changes {
+                upserts: upserts.to_vec(),
+                merge: changes.merge,
+                delete_dependents: changes.delete_dependents,
+                create_missing_related: changes.create_missing_related,
+                ..Changes::default()
+            };
+            apply(rt, &piece, self.cancel).await?;
         }
         drop(claim);
         let (upserted, failed) = (changes.upserts.len() as u64, changes.failures.len() as u64);
