@@ -112,7 +112,7 @@ impl Program {
         // are reported on the program as written: a program that does not compile with the budget steps
         // is compiled without them, and its error, if any, is its own.
         let formatted = format_filter(code);
-        let rewritten = rewrite::has_mul(&formatted).then(|| rewrite::rewrite(&formatted)).flatten();
+        let rewritten = rewrite::needs_rewrite(&formatted).then(|| rewrite::rewrite(&formatted)).flatten();
         let instrumented = rewritten.unwrap_or_else(|| {
             let points = budget::tick_points(&formatted).unwrap_or_default();
             budget::insert_ticks(&formatted, &points)

@@ -51,6 +51,82 @@ def flatten($d): if $d < 0 then error("flatten depth must not be negative")
   elif $d > 0 then map(if type == "array" then flatten($d - 1) else [.] end) | add // []
   else . end;
 
+# Paths as libjq updates them. `setpath` creates what is missing: an object for a string key, an array
+# padded with nulls for an index; an index before the start of an array is an error.
+def _ocean_slice($n): [
+  (.start // 0 | if . < 0 then . + $n else . end | floor | if . < 0 then 0 elif . > $n then $n else . end),
+  (.end // $n | if . < 0 then . + $n else . end | ceil | if . < 0 then 0 elif . > $n then $n else . end)
+] | if .[1] < .[0] then [.[0], .[0]] else . end;
+# Recursive: each level spends a budget step, which also stops a recursion deeper than the stack allows.
+def _ocean_setpath($p; $v):
+  __tick |
+  if $p == [] then $v
+  else $p[0] as $k | $p[1:] as $rest
+    | if ($k | type) == "string" then
+        if type == "object" or . == null then . as $o | ($o // {}) + {($k): ($o[$k] | _ocean_setpath($rest; $v))}
+        else error("Cannot index \(type) with \"\($k)\"") end
+      elif ($k | type) == "number" then
+        if type == "array" or . == null then (. // []) as $a | ($a | length) as $n
+          | if $k | isnan then error("Cannot set array element at NaN index") else . end
+          | ($k | floor | if . < 0 then . + $n else . end) as $i
+          | if $i < 0 then error("Out of bounds negative array index")
+            elif $i >= 536870912 then error("Array index too large")
+            elif $i >= $n then $a + [range($i - $n) | null] + [null | _ocean_setpath($rest; $v)]
+            else $a[:$i] + [$a[$i] | _ocean_setpath($rest; $v)] + $a[$i + 1:] end
+        else error("Cannot index \(type) with number (\($k))") end
+      elif ($k | type) == "object" then
+        if type == "array" or . == null then (. // []) as $a | ($k | _ocean_slice($a | length)) as [$s, $e]
+          | ($a[$s:$e] | _ocean_setpath($rest; $v)) as $new
+          | if ($new | type) == "array" then $a[:$s] + $new + $a[$e:]
+            else error("A slice of an array can only be assigned another array") end
+        elif type == "string" then error("Cannot update string slices")
+        else error("Cannot update field at object index of \(type)") end
+      else error("Cannot update field at \($k | type) index of \(type)") end
+  end;
+
+def setpath($p; $v):
+  if ($p | type) != "array" then error("Path must be specified as an array")
+  elif ($p | length) > 10000 then error("Path too deep")
+  else _ocean_setpath($p; $v) end;
+
+# `delpaths` deletes every path at once, as libjq does: deeper paths first, then the keys of each level
+# together, so that deleting one index does not shift the others; what is missing is left alone.
+def _ocean_del_keys($ks):
+  if . == null then null
+  elif type == "object" then . as $o
+    | reduce (keys_unsorted[] | select(. as $k | any($ks[]; . == $k) | not)) as $k ({}; . + {($k): $o[$k]})
+  elif type == "array" then . as $a | length as $n
+    | (reduce ($ks[] | if type == "number" then (if isnan then empty else floor | if . < 0 then . + $n else . end end)
+        elif type == "object" then _ocean_slice($n) as [$s, $e] | range($s; $e)
+        else error("Cannot delete field at \(type) index of array") end) as $d ({}; . + {($d | tostring): true})) as $drop
+    | [range($n) | select($drop[tostring] | not) | $a[.]]
+  else error("Cannot delete field at index of \(type)") end;
+def _ocean_dels($ps):
+  __tick |
+  if . == null then null
+  else reduce ($ps | map(select(length > 1)) | group_by(.[0]))[] as $g (.;
+      $g[0][0] as $k | getpath([$k]) as $child
+      | if $child == null then . else setpath([$k]; $child | _ocean_dels([$g[] | .[1:]])) end)
+    | _ocean_del_keys([$ps[] | select(length == 1) | .[0]])
+  end;
+def delpaths($ps):
+  if ($ps | type) != "array" then error("Paths must be specified as an array")
+  elif $ps == [] then .
+  elif any($ps[]; . == []) then null
+  elif any($ps[]; length > 10000) then error("Path too deep")
+  else _ocean_dels($ps) end;
+def del(f): delpaths([path(f)]);
+def pick(pathexps): . as $top | reduce path(pathexps) as $p (null; setpath($p; $top | getpath($p)));
+
+# Assignments, as the rewrite prints them (`mapping/rewrite.rs`): `l = $v` and `l |= f`, where an `f` with
+# no output deletes the path.
+def _ocean_assign(paths; $v): reduce path(paths) as $p (.; setpath($p; $v));
+def _ocean_modify(paths; update):
+  reduce path(paths) as $p ([., []]; . as [$x, $del]
+    | label $out | (($x | setpath($p; $x | getpath($p) | update)) as $y | [$y, $del] | ., break $out),
+      [$x, $del + [$p]])
+  | . as [$x, $del] | $x | delpaths($del);
+
 def from_entries: reduce .[] as $x ({}; . + {
   ($x | if .key == null then .k // .name // .Name // .K // .Key else .key end
       | if type == "string" then . else tojson end):

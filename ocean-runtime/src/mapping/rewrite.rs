@@ -2,7 +2,10 @@
 //! enough: string repetition (`"x" * 1000000000`) allocates in one operation, with no loop to stop. Such
 //! programs are parsed with jaq's parser and printed again, fully parenthesised, with every `l * r` as
 //! `__mul(r; l)` (a native that refuses results past the size limit), every function body and every
-//! `reduce`/`foreach` update behind `__tick`. Programs without `*` are not rewritten.
+//! `reduce`/`foreach` update behind `__tick`. Assignments are printed as calls of libjq's definitions
+//! (`_ocean_assign`, `_ocean_modify` in `libjq.jq`), because jaq's own updates refuse to create what is
+//! missing (`null | .a.b = 1`, `[1] | .[3] = 1`) and delete one path at a time. Programs with neither
+//! `*` nor an assignment are not rewritten.
 
 use std::fmt::Write;
 
@@ -11,12 +14,15 @@ use jaq_core::load::parse::{BinaryOp, Def, Pattern, Term};
 use jaq_core::ops::Math;
 use jaq_core::path::{Opt, Part};
 
-/// Whether the program has a `*` operator (outside strings).
-pub(super) fn has_mul(code: &str) -> bool {
+/// The operators the rewrite prints differently.
+const REWRITTEN: [&str; 9] = ["*", "*=", "=", "|=", "+=", "-=", "/=", "%=", "//="];
+
+/// Whether the program has a `*` operator or an assignment (outside strings).
+pub(super) fn needs_rewrite(code: &str) -> bool {
     use jaq_core::load::lex::{Tok, Token};
     fn any(tokens: &[Token<&str>]) -> bool {
         tokens.iter().any(|Token(s, t)| match t {
-            Tok::Sym => *s == "*" || *s == "*=",
+            Tok::Sym => REWRITTEN.contains(s),
             Tok::Block(inner) => any(inner),
             Tok::Str(parts) => parts.iter().any(|p| matches!(p, StrPart::Term(Token(_, Tok::Block(i))) if any(i))),
             _ => false,
@@ -25,8 +31,8 @@ pub(super) fn has_mul(code: &str) -> bool {
     jaq_core::load::Lexer::new(code).lex().is_ok_and(|t| any(&t))
 }
 
-/// The program printed again with its budget steps and a checked `*`; `None` when it does not parse
-/// (its compilation reports why) or uses `*=` (left as it is).
+/// The program printed again with its budget steps, a checked `*` and libjq's assignments; `None` when
+/// it does not parse (its compilation reports why).
 pub(super) fn rewrite(code: &str) -> Option<String> {
     let (defs, main) = jaq_core::load::parse(code, |p| {
         let defs = p.defs()?;
@@ -128,12 +134,41 @@ fn op(o: &BinaryOp<&str>) -> Option<String> {
         BinaryOp::And => "and".into(),
         BinaryOp::Math(m) => m.as_str().into(),
         BinaryOp::Cmp(c) => c.as_str().into(),
-        BinaryOp::Assign => "=".into(),
-        BinaryOp::Update => "|=".into(),
-        BinaryOp::UpdateMath(Math::Mul) => return None,
-        BinaryOp::UpdateMath(m) => format!("{}=", m.as_str()),
-        BinaryOp::UpdateAlt => "//=".into(),
+        BinaryOp::Assign | BinaryOp::Update | BinaryOp::UpdateMath(_) | BinaryOp::UpdateAlt => return None,
     })
+}
+
+/// `l = r`, `l |= f`, `l op= r` and `l //= r` as libjq defines them: the right side of `=`, `op=` and
+/// `//=` is evaluated on the input, once per output.
+fn assignment(out: &mut String, l: &Term<&str>, o: &BinaryOp<&str>, r: &Term<&str>) -> Option<()> {
+    let (call, rhs_first) = match o {
+        BinaryOp::Assign => ("_ocean_assign(", false),
+        BinaryOp::Update => ("_ocean_modify(", false),
+        _ => ("_ocean_modify(", true),
+    };
+    if rhs_first {
+        out.push('(');
+        paren(out, r)?;
+        out.push_str(" as $__ocean_v | ");
+    }
+    out.push_str(call);
+    term(out, l)?;
+    out.push_str("; ");
+    match o {
+        BinaryOp::UpdateMath(Math::Mul) => out.push_str("__mul($__ocean_v; .)"),
+        BinaryOp::UpdateMath(m) => {
+            out.push_str(". ");
+            out.push_str(m.as_str());
+            out.push_str(" $__ocean_v");
+        }
+        BinaryOp::UpdateAlt => out.push_str(". // $__ocean_v"),
+        _ => term(out, r)?,
+    }
+    out.push(')');
+    if rhs_first {
+        out.push(')');
+    }
+    Some(())
 }
 
 fn term(out: &mut String, t: &Term<&str>) -> Option<()> {
@@ -179,6 +214,13 @@ fn term(out: &mut String, t: &Term<&str>) -> Option<()> {
             out.push_str("; ");
             term(out, l)?;
             out.push(')');
+        }
+        Term::BinOp(
+            l,
+            o @ (BinaryOp::Assign | BinaryOp::Update | BinaryOp::UpdateMath(_) | BinaryOp::UpdateAlt),
+            r,
+        ) => {
+            assignment(out, l, o, r)?;
         }
         Term::BinOp(l, BinaryOp::Pipe(Some(p)), r) => {
             paren(out, l)?;
@@ -320,9 +362,17 @@ mod tests {
             ("label $out | 1 * 2, break $out", json!(null), json!([2])),
             ("1 as $x | {a: 1, $x, \"b\": (2 * 3)} | [.b, .x]", json!(null), json!([[6, 1]])),
             ("-(.a * 2) | @base64 \"\\(.)\"", json!({"a": 1}), json!(["LTI="])),
+            (".a.b[1] = 1", json!(null), json!([{"a": {"b": [null, 1]}}])),
+            (".a = (1, 2)", json!({}), json!([{"a": 1}, {"a": 2}])),
+            (".[] |= select(. > 1)", json!([1, 2, 3]), json!([[2, 3]])),
+            (
+                ".a += 1 | .b -= 1 | .c *= 3 | .d /= 2 | .e %= 2 | .f //= 7",
+                json!({"a": 1, "b": 1, "c": 2, "d": 4, "e": 5}),
+                json!([{"a": 2, "b": 0, "c": 6, "d": 2, "e": 1, "f": 7}]),
+            ),
         ];
         for (code, input, want) in cases {
-            assert!(super::has_mul(code), "{code}");
+            assert!(super::needs_rewrite(code), "{code}");
             assert!(super::rewrite(&super::super::jq::format_filter(code)).is_some(), "{code} is rewritten");
             assert_eq!(all(code, input), want, "{code}");
         }
