@@ -285,8 +285,8 @@ async fn a_busy_token_endpoint_is_retried_and_refused_credentials_stop_start_up(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_port_mapping_with_an_expression_this_engine_lacks_keeps_its_other_leaves() {
     let state = Arc::new(Port::default());
-    // Port holds a mapping that libjq accepts and this engine does not compile (a destructuring
-    // alternative, `?//`): that leaf is null, the rest maps, and a gauge counts it.
+    // Port holds a mapping that libjq accepts and this engine does not compile (`input_line_number`,
+    // which reads libjq's input stream): that leaf is null, the rest maps, and a gauge counts it.
     *state.integration.lock().unwrap() = Some(json!({
         "identifier": "test-port",
         "config": {"resources": [{
@@ -296,7 +296,7 @@ async fn a_port_mapping_with_an_expression_this_engine_lacks_keeps_its_other_lea
                 "identifier": ".id",
                 "title": ".title",
                 "blueprint": "\"item\"",
-                "properties": {"first": ".labels as [$l] ?// $l | $l", "size": ".labels | length"}
+                "properties": {"first": ".labels[input_line_number]", "size": ".labels | length"}
             }}}
         }]}
     }));

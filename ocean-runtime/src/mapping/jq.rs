@@ -6,7 +6,7 @@ use jaq_json::Val;
 use serde_json::{Map, Value};
 
 use super::budget::{self, Budget, Env};
-use super::{compat, regex, rewrite};
+use super::{compat, regex, rewrite, sugar};
 
 type D = budget::Data;
 
@@ -95,8 +95,37 @@ const LIBJQ: &str = include_str!("libjq.jq");
 static PRELUDE: std::sync::LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> = std::sync::LazyLock::new(|| {
     let loops = jaq_core::load::parse(budget::LOOPS, |p| p.defs()).unwrap_or_default();
     let libjq = jaq_core::load::parse(LIBJQ, |p| p.defs()).unwrap_or_default();
-    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(loops).chain(libjq).collect()
+    let mut defs: Vec<_> =
+        jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(loops).chain(libjq).collect();
+    // `builtins`: every public definition and native, as `name/arity`, as libjq lists its own.
+    let mut names: Vec<String> = defs
+        .iter()
+        .map(|d| (d.name, d.args.len()))
+        .chain(natives().map(|(name, args, _)| (name, args.len())))
+        .filter(|(name, _)| !name.starts_with('_') && !name.starts_with('@'))
+        .map(|(name, arity)| format!("{name}/{arity}"))
+        .collect();
+    names.push("builtins/0".into());
+    names.sort();
+    names.dedup();
+    let list = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
+    // Parsed once per process; the definitions borrow their text for as long as the prelude lives.
+    let text: &'static str = Box::leak(format!("def builtins: {list};").into_boxed_str());
+    defs.extend(jaq_core::load::parse(text, |p| p.defs()).unwrap_or_default());
+    defs
 });
+
+/// The native functions of every program: jaq's, with the budget's `range` and the regular expressions and
+/// JSON functions this module replaces.
+fn natives() -> impl Iterator<Item = jaq_core::native::Fun<D>> {
+    jaq_core::funs()
+        .filter(|(name, args, _)| !(*name == "range" && args.len() == 3))
+        .chain(budget::funs())
+        .chain(jaq_std::funs().filter(|(name, _, _)| !regex::REPLACED.contains(name)))
+        .chain(jaq_json::funs().filter(|(name, _, _)| !compat::REPLACED.contains(name)))
+        .chain(regex::funs())
+        .chain(compat::funs())
+}
 
 impl Program {
     /// Compiles a mapping expression. Without `allow_env`, `env` and `$ENV` are empty objects.
@@ -111,7 +140,8 @@ impl Program {
         // Every function body and every `reduce`/`foreach` step spends from the evaluation's budget. Errors
         // are reported on the program as written: a program that does not compile with the budget steps
         // is compiled without them, and its error, if any, is its own.
-        let formatted = format_filter(code);
+        let written = format_filter(code);
+        let formatted = sugar::desugar(&written).unwrap_or_else(|| written.clone());
         let rewritten = rewrite::needs_rewrite(&formatted).then(|| rewrite::rewrite(&formatted)).flatten();
         let instrumented = rewritten.unwrap_or_else(|| {
             let points = budget::tick_points(&formatted).unwrap_or_default();
@@ -119,7 +149,7 @@ impl Program {
         });
         let filter = match Self::build(&instrumented, allow_env) {
             Ok(f) => f,
-            Err(_) if instrumented != formatted => Self::build(&formatted, allow_env)?,
+            Err(_) if instrumented != written => Self::build(&written, allow_env)?,
             Err(e) => return Err(e),
         };
         Ok(Self { filter, source: code.to_owned(), path: simple_path(code) })
@@ -172,14 +202,7 @@ impl Program {
             }
             first.unwrap_or(JqError { message: "invalid jq program".into(), offset: None })
         })?;
-        let funs = jaq_core::funs()
-            .filter(|(name, args, _)| !(*name == "range" && args.len() == 3))
-            .chain(budget::funs())
-            .chain(jaq_std::funs().filter(|(name, _, _)| !regex::REPLACED.contains(name)))
-            .chain(jaq_json::funs().filter(|(name, _, _)| !compat::REPLACED.contains(name)))
-            .chain(regex::funs())
-            .chain(compat::funs());
-        let filter = Compiler::default().with_funs(funs).compile(modules).map_err(|errs| {
+        let filter = Compiler::default().with_funs(natives()).compile(modules).map_err(|errs| {
             let first = errs.into_iter().flat_map(|(_, es)| es).next();
             match first {
                 Some((name, undefined)) => {

@@ -151,3 +151,9 @@ def toboolean:
 def utf8bytelength:
   if type == "string" then [explode[] | if . < 128 then 1 elif . < 2048 then 2 elif . < 65536 then 3 else 4 end] | add // 0
   else error("\(type) (\(tojson)) only strings have UTF-8 byte length") end;
+
+# libjq's string search under `indices`, callable by its name.
+def _strindices($i):
+  if type != "string" then error("\(type) (\(tojson)) cannot be searched, as it is not a string")
+  elif ($i | type) != "string" then error("\($i | type) (\($i | tojson)) is not a string")
+  else indices($i) end;

@@ -8,6 +8,7 @@ mod jq;
 mod model;
 mod regex;
 mod rewrite;
+mod sugar;
 
 use std::collections::HashSet;
 
