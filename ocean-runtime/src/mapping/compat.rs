@@ -1,7 +1,9 @@
 //! Natives that make jaq behave as libjq where real mappings notice the difference.
 //!
 //! `contains`: libjq raises an error when the two values have different types (so the mapping leaf becomes
-//! null), where jaq answers `false`.
+//! null), where jaq answers `false`. `_ocean_decode_uri` and `_ocean_decode_base64` (under `@urid` and
+//! `@base64d` in `libjq.jq`): libjq's decoders, which refuse invalid input with libjq's messages, and read
+//! base64 without padding.
 
 use jaq_core::native::{Fun, bome, run, v};
 use jaq_core::{Cv, Error, ValR};
@@ -12,7 +14,87 @@ type D = super::budget::Data;
 pub(super) const REPLACED: [&str; 1] = ["contains"];
 
 pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
-    [run(("contains", v(1), |cv| bome(contains_native(cv))))].into_iter()
+    [
+        run(("contains", v(1), |cv| bome(contains_native(cv)))),
+        run(("_ocean_decode_uri", v(0), |cv| bome(decode_uri(&cv.1)))),
+        run(("_ocean_decode_base64", v(0), |cv| bome(decode_base64(&cv.1)))),
+    ]
+    .into_iter()
+}
+
+/// `string ("...") <what>`, the value cut as libjq cuts it in messages (27 bytes at most).
+fn type_error(v: &Val, what: &str) -> Error<Val> {
+    let mut dump = v.to_string();
+    if dump.len() > 27 {
+        let mut end = 24;
+        while !dump.is_char_boundary(end) {
+            end -= 1;
+        }
+        dump.truncate(end);
+        dump.push_str("...");
+    }
+    Error::str(format_args!("{} ({dump}) {what}", kind(v)))
+}
+
+fn string_bytes(v: &Val) -> Result<&[u8], Error<Val>> {
+    match v {
+        Val::TStr(b) | Val::BStr(b) => Ok(b),
+        _ => Err(type_error(v, "is not a string")),
+    }
+}
+
+/// Percent-decoding; a `%` without two hexadecimal digits, or bytes that are not UTF-8, are an error.
+fn decode_uri(v: &Val) -> ValR<Val> {
+    let b = string_bytes(v)?;
+    let invalid = || type_error(v, "is not a valid uri encoding");
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).ok_or_else(invalid)?;
+            if !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return Err(invalid());
+            }
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| invalid())?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map(Val::utf8_str).map_err(|_| invalid())
+}
+
+/// Base64 as libjq reads it: up to the first `=`, without requiring padding; a lone trailing symbol and
+/// a byte outside the alphabet are errors; bytes that are not UTF-8 become U+FFFD.
+fn decode_base64(v: &Val) -> ValR<Val> {
+    let b = string_bytes(v)?;
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(b.len() / 4 * 3 + 2);
+    let (mut code, mut read) = (0u32, 0);
+    for &c in b.iter().take_while(|c| **c != b'=') {
+        let Some(x) = value(c) else { return Err(type_error(v, "is not valid base64 data")) };
+        code = (code << 6) | u32::from(x);
+        read += 1;
+        if read == 4 {
+            out.extend_from_slice(&[(code >> 16) as u8, (code >> 8) as u8, code as u8]);
+            (code, read) = (0, 0);
+        }
+    }
+    match read {
+        3 => out.extend_from_slice(&[(code >> 10) as u8, (code >> 2) as u8]),
+        2 => out.push((code >> 4) as u8),
+        1 => return Err(type_error(v, "trailing base64 byte found")),
+        _ => {}
+    }
+    Ok(Val::utf8_str(String::from_utf8_lossy(&out).into_owned()))
 }
 
 fn kind(v: &Val) -> &'static str {

@@ -157,3 +157,22 @@ def _strindices($i):
   if type != "string" then error("\(type) (\(tojson)) cannot be searched, as it is not a string")
   elif ($i | type) != "string" then error("\($i | type) (\($i | tojson)) is not a string")
   else indices($i) end;
+
+# libjq's decoders: invalid input is an error with libjq's message; base64 needs no padding.
+def @urid: tostring | _ocean_decode_uri;
+def @base64d: tostring | _ocean_decode_base64;
+
+# Negative counts are errors in libjq (1.8), not empty.
+def _ocean_limit($n; f): limit($n; f);
+def _ocean_skip($n; f): skip($n; f);
+def limit($n; f): if $n < 0 then error("limit doesn't support negative count") else _ocean_limit($n; f) end;
+def skip($n; f): if $n < 0 then error("skip doesn't support negative count") else _ocean_skip($n; f) end;
+def nth($n; f): if $n < 0 then error("nth doesn't support negative indices") else first(skip($n; f)) end;
+
+# `trim`, `ltrim`, `rtrim` of anything but a string: libjq's message.
+def _ocean_trim: trim;
+def _ocean_ltrim: ltrim;
+def _ocean_rtrim: rtrim;
+def trim: if type == "string" then _ocean_trim else error("trim input must be a string") end;
+def ltrim: if type == "string" then _ocean_ltrim else error("trim input must be a string") end;
+def rtrim: if type == "string" then _ocean_rtrim else error("trim input must be a string") end;
