@@ -8,6 +8,7 @@
 use jaq_core::native::{Fun, bome, run, v};
 use jaq_core::{Cv, Error, ValR};
 use jaq_json::Val;
+use jaq_std::ValT as _;
 
 type D = super::budget::Data;
 
@@ -18,12 +19,14 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
         run(("contains", v(1), |cv| bome(contains_native(cv)))),
         run(("_ocean_decode_uri", v(0), |cv| bome(decode_uri(&cv.1)))),
         run(("_ocean_decode_base64", v(0), |cv| bome(decode_base64(&cv.1)))),
+        run(("__div", v(2), |cv| bome(divide(cv, false)))),
+        run(("__rem", v(2), |cv| bome(divide(cv, true)))),
     ]
     .into_iter()
 }
 
-/// `string ("...") <what>`, the value cut as libjq cuts it in messages (27 bytes at most).
-fn type_error(v: &Val, what: &str) -> Error<Val> {
+/// A value as libjq shows it in messages: its JSON, cut to 27 bytes.
+fn dump(v: &Val) -> String {
     let mut dump = v.to_string();
     if dump.len() > 27 {
         let mut end = 24;
@@ -33,7 +36,34 @@ fn type_error(v: &Val, what: &str) -> Error<Val> {
         dump.truncate(end);
         dump.push_str("...");
     }
-    Error::str(format_args!("{} ({dump}) {what}", kind(v)))
+    dump
+}
+
+/// `string ("...") <what>`.
+fn type_error(v: &Val, what: &str) -> Error<Val> {
+    Error::str(format_args!("{} ({}) {what}", kind(v), dump(v)))
+}
+
+/// `__div(r; l)` is `l / r` and `__rem(r; l)` is `l % r` (the rewrite prints them so), except that a
+/// number divided by zero is libjq's error instead of infinity, NaN or jaq's message.
+fn divide(mut cv: Cv<'_, D>, remainder: bool) -> ValR<Val> {
+    let l = cv.0.pop_var();
+    let r = cv.0.pop_var();
+    if let (Val::Num(_), Val::Num(_)) = (&l, &r) {
+        // `%` works on integers: a divisor between -1 and 1 is zero to it.
+        let zero = r.as_f64().is_some_and(|d| if remainder { d.trunc() == 0.0 } else { d == 0.0 });
+        if zero {
+            let how = if remainder { "divided (remainder)" } else { "divided" };
+            return Err(Error::str(format_args!(
+                "{} ({}) and {} ({}) cannot be {how} because the divisor is zero",
+                kind(&l),
+                dump(&l),
+                kind(&r),
+                dump(&r)
+            )));
+        }
+    }
+    if remainder { l % r } else { l / r }
 }
 
 fn string_bytes(v: &Val) -> Result<&[u8], Error<Val>> {

@@ -1,7 +1,8 @@
 //! A jq program rewritten for its budget, when the step insertion of `budget::tick_points` is not
 //! enough: string repetition (`"x" * 1000000000`) allocates in one operation, with no loop to stop. Such
 //! programs are parsed with jaq's parser and printed again, fully parenthesised, with every `l * r` as
-//! `__mul(r; l)` (a native that refuses results past the size limit), every function body and every
+//! `__mul(r; l)` (a native that refuses results past the size limit), every `l / r` and `l % r` as
+//! `__div(r; l)` and `__rem(r; l)` (libjq's error on a zero divisor), every function body and every
 //! `reduce`/`foreach` update behind `__tick`. Assignments are printed as calls of libjq's definitions
 //! (`_ocean_assign`, `_ocean_modify` in `libjq.jq`), because jaq's own updates refuse to create what is
 //! missing (`null | .a.b = 1`, `[1] | .[3] = 1`) and delete one path at a time. Programs with neither
@@ -15,7 +16,7 @@ use jaq_core::ops::Math;
 use jaq_core::path::{Opt, Part};
 
 /// The operators the rewrite prints differently.
-const REWRITTEN: [&str; 9] = ["*", "*=", "=", "|=", "+=", "-=", "/=", "%=", "//="];
+const REWRITTEN: [&str; 11] = ["*", "/", "%", "*=", "=", "|=", "+=", "-=", "/=", "%=", "//="];
 
 /// Whether the program has a `*` operator or an assignment (outside strings).
 pub(super) fn needs_rewrite(code: &str) -> bool {
@@ -156,6 +157,8 @@ fn assignment(out: &mut String, l: &Term<&str>, o: &BinaryOp<&str>, r: &Term<&st
     out.push_str("; ");
     match o {
         BinaryOp::UpdateMath(Math::Mul) => out.push_str("__mul($__ocean_v; .)"),
+        BinaryOp::UpdateMath(Math::Div) => out.push_str("__div($__ocean_v; .)"),
+        BinaryOp::UpdateMath(Math::Rem) => out.push_str("__rem($__ocean_v; .)"),
         BinaryOp::UpdateMath(m) => {
             out.push_str(". ");
             out.push_str(m.as_str());
@@ -206,10 +209,14 @@ fn term(out: &mut String, t: &Term<&str>) -> Option<()> {
             out.push('-');
             paren(out, t)?;
         }
-        Term::BinOp(l, BinaryOp::Math(Math::Mul), r) => {
-            // jq multiplies every value of `l` for each value of `r`: `r` varies slowest, as the first
+        Term::BinOp(l, BinaryOp::Math(m @ (Math::Mul | Math::Div | Math::Rem)), r) => {
+            // jq combines every value of `l` with each value of `r`: `r` varies slowest, as the first
             // argument of a native does.
-            out.push_str("__mul(");
+            out.push_str(match m {
+                Math::Mul => "__mul(",
+                Math::Div => "__div(",
+                _ => "__rem(",
+            });
             term(out, r)?;
             out.push_str("; ");
             term(out, l)?;
@@ -363,6 +370,19 @@ mod tests {
             ("1 as $x | {a: 1, $x, \"b\": (2 * 3)} | [.b, .x]", json!(null), json!([[6, 1]])),
             ("-(.a * 2) | @base64 \"\\(.)\"", json!({"a": 1}), json!(["LTI="])),
             (".a.b[1] = 1", json!(null), json!([{"a": {"b": [null, 1]}}])),
+            (
+                "(7, 9) / (2, 1), 7 % 2, \"a,b\" / \",\", (.x /= 4 | .x)",
+                json!({"x": 2}),
+                json!([3.5, 4.5, 7, 9, 1, ["a", "b"], 0.5]),
+            ),
+            (
+                "try (1 / 0) catch ., try (1 % 0.5) catch .",
+                json!(null),
+                json!([
+                    "number (1) and number (0) cannot be divided because the divisor is zero",
+                    "number (1) and number (0.5) cannot be divided (remainder) because the divisor is zero"
+                ]),
+            ),
             (".a = (1, 2)", json!({}), json!([{"a": 1}, {"a": 2}])),
             (".[] |= select(. > 1)", json!([1, 2, 3]), json!([[2, 3]])),
             (
