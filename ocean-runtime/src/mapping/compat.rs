@@ -138,49 +138,30 @@ fn kind(v: &Val) -> &'static str {
     }
 }
 
+/// Values of different types cannot be compared for containment at the top (an error); within objects
+/// and arrays they simply do not contain each other, as in libjq.
 fn contains_native(mut cv: Cv<'_, D>) -> ValR<Val> {
     let b = cv.0.pop_var();
-    contains(&cv.1, &b).map(Val::Bool)
+    let a = &cv.1;
+    if kind(a) != kind(&b) {
+        return Err(Error::str(format_args!(
+            "{} ({}) and {} ({}) cannot have their containment checked",
+            kind(a),
+            dump(a),
+            kind(&b),
+            dump(&b)
+        )));
+    }
+    Ok(Val::Bool(contains(a, &b)))
 }
 
-fn contains(a: &Val, b: &Val) -> Result<bool, Error<Val>> {
+fn contains(a: &Val, b: &Val) -> bool {
     match (a, b) {
-        (Val::Obj(l), Val::Obj(r)) => {
-            for (k, rv) in r.iter() {
-                match l.get(k) {
-                    Some(lv) => {
-                        if !contains(lv, rv)? {
-                            return Ok(false);
-                        }
-                    }
-                    None => return Ok(false),
-                }
-            }
-            Ok(true)
-        }
-        (Val::Arr(l), Val::Arr(r)) => {
-            for rv in r.iter() {
-                let mut found = false;
-                for lv in l.iter() {
-                    if contains(lv, rv)? {
-                        found = true;
-                        break;
-                    }
-                }
-                if !found {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
+        (Val::Obj(l), Val::Obj(r)) => r.iter().all(|(k, rv)| l.get(k).is_some_and(|lv| contains(lv, rv))),
+        (Val::Arr(l), Val::Arr(r)) => r.iter().all(|rv| l.iter().any(|lv| contains(lv, rv))),
         (Val::TStr(l) | Val::BStr(l), Val::TStr(r) | Val::BStr(r)) => {
-            Ok(r.is_empty() || l.windows(r.len()).any(|w| w == r.as_ref()))
+            r.is_empty() || l.windows(r.len()).any(|w| w == r.as_ref())
         }
-        (x, y) if kind(x) == kind(y) => Ok(x == y),
-        (x, y) => Err(Error::str(format_args!(
-            "{} ({x}) and {} ({y}) cannot have their containment checked",
-            kind(x),
-            kind(y)
-        ))),
+        (x, y) => kind(x) == kind(y) && x == y,
     }
 }

@@ -333,6 +333,8 @@ fn convert(v: &Val, depth: usize) -> Option<Value> {
                 if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e17 {
                     Value::from(f as i64)
                 } else {
+                    // libjq prints an infinity as the largest finite number of its sign, NaN as null.
+                    let f = if f.is_infinite() { f64::MAX.copysign(f) } else { f };
                     serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
                 }
             } else {

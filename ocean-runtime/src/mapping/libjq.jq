@@ -176,3 +176,27 @@ def _ocean_rtrim: rtrim;
 def trim: if type == "string" then _ocean_trim else error("trim input must be a string") end;
 def ltrim: if type == "string" then _ocean_ltrim else error("trim input must be a string") end;
 def rtrim: if type == "string" then _ocean_rtrim else error("trim input must be a string") end;
+
+# A regular expression given as `[re, flags]`, as libjq accepts it.
+def _ocean_re_args($val):
+  ($val | type) as $t
+  | if $t == "string" then [$val, ""]
+    elif $t == "array" and ($val | length) > 1 then [$val[0], $val[1] // ""]
+    elif $t == "array" and ($val | length) > 0 then [$val[0], ""]
+    else error($t + " not a string or array") end;
+def match($val): _ocean_re_args($val) as [$re, $flags] | match($re; $flags);
+def test($val): _ocean_re_args($val) as [$re, $flags] | test($re; $flags);
+def capture($val): _ocean_re_args($val) as [$re, $flags] | capture($re; $flags);
+
+# `"nan" | fromjson` is NaN in libjq.
+def _ocean_fromjson: fromjson;
+def fromjson: if . == "nan" or . == "NaN" then nan else _ocean_fromjson end;
+
+# `implode` of what is not a code point gives U+FFFD; fractions are cut, as libjq does.
+def _ocean_implode: implode;
+def implode:
+  if type != "array" then error("implode input must be an array")
+  else map(if type != "number" then error("Unicode codepoint must be numeric")
+    else tojson | sub("\\..*$"; "") | tonumber
+      | if . < 0 or . > 1114111 or (. >= 55296 and . <= 57343) then 65533 else . end end)
+  | _ocean_implode end;
