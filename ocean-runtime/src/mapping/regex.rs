@@ -133,14 +133,16 @@ fn apply(split: bool, matches: bool, mut cv: Cv<'_, D>) -> ValR<Val> {
                             obj.insert(s("length"), Val::from(m.as_str().chars().count() as isize));
                             obj.insert(s("string"), s(m.as_str()));
                         }
+                        // libjq's order of keys for a group that did not take part.
                         None => {
                             obj.insert(s("offset"), Val::from(-1isize));
-                            obj.insert(s("length"), Val::from(0isize));
                             obj.insert(s("string"), Val::Null);
+                            obj.insert(s("length"), Val::from(0isize));
                         }
                     }
-                    if let Some(n) = name {
-                        obj.insert(s("name"), s(n));
+                    // Captures carry their name, null when unnamed; the whole match has none.
+                    if i > 0 {
+                        obj.insert(s("name"), name.map_or(Val::Null, &s));
                     }
                     groups.push(Val::obj(obj));
                 }
