@@ -174,20 +174,22 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<Data>> {
         let (ctx, vp) = cv;
         box_once(ctx.data().budget.tick_on(&vp.0).map(|()| vp).or_else(|_| halt()))
     });
-    // `__mul(r; l)` is `l * r`, refusing a string repeated past the size limit before it is allocated.
+    // `__mul(r; l)` is `l * r`. A string times a number is repeated as libjq (1.8) does: null for a
+    // negative count or NaN, else the count rounded down; past the size limit it is libjq's error, before
+    // anything is allocated.
     let mul = Native::<Data>::new(|mut cv| {
         let l = cv.0.pop_var();
         let r = cv.0.pop_var();
-        let budget = cv.0.data().budget;
-        let repeated = match (&l, &r) {
-            (Val::TStr(s) | Val::BStr(s), n) | (n, Val::TStr(s) | Val::BStr(s)) => {
-                n.as_f64().map(|n| n.max(0.0) * s.len() as f64)
+        if let (Val::TStr(s), n @ Val::Num(_)) | (n @ Val::Num(_), Val::TStr(s)) = (&l, &r) {
+            let count = n.as_f64().unwrap_or(f64::NAN);
+            if count.is_nan() || count < 0.0 {
+                return box_once(Ok(Val::Null));
             }
-            _ => None,
-        };
-        if repeated.is_some_and(|bytes| bytes > MAX_BYTES as f64) {
-            budget.stop(Exceeded::Size);
-            return box_once(halt());
+            let count = count.floor();
+            if count * s.len() as f64 > MAX_BYTES as f64 {
+                return box_once(Err(Exn::from(jaq_core::Error::str("Repeat string result too long"))));
+            }
+            return box_once(Ok(Val::utf8_str(s.repeat(count as usize))));
         }
         box_once((l * r).map_err(Exn::from))
     });

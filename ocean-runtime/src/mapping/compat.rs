@@ -21,22 +21,28 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
         run(("_ocean_decode_base64", v(0), |cv| bome(decode_base64(&cv.1)))),
         run(("__div", v(2), |cv| bome(divide(cv, false)))),
         run(("__rem", v(2), |cv| bome(divide(cv, true)))),
+        run(("__neg", v(1), |mut cv| bome(negate(cv.0.pop_var())))),
+        run(("_ocean_error_text", v(0), |cv| bome(Ok(error_text(cv.1))))),
     ]
     .into_iter()
 }
 
-/// A value as libjq shows it in messages: its JSON, cut to 27 bytes.
+/// A value as libjq shows it in messages: its JSON, cut to 28 bytes (25 and `...`).
 fn dump(v: &Val) -> String {
-    let mut dump = v.to_string();
-    if dump.len() > 27 {
-        let mut end = 24;
-        while !dump.is_char_boundary(end) {
+    cut(v.to_string())
+}
+
+fn cut(mut text: String) -> String {
+    if text.len() > 28 {
+        let mut end = 25;
+        while !text.is_char_boundary(end) {
             end -= 1;
         }
-        dump.truncate(end);
-        dump.push_str("...");
+        text.truncate(end);
+        // A string keeps its closing quote.
+        text.push_str(if text.starts_with('"') { "...\"" } else { "..." });
     }
-    dump
+    text
 }
 
 /// `string ("...") <what>`.
@@ -164,4 +170,73 @@ fn contains(a: &Val, b: &Val) -> bool {
         }
         (x, y) => kind(x) == kind(y) && x == y,
     }
+}
+
+/// `-x`: libjq's error for anything but a number.
+fn negate(x: Val) -> ValR<Val> {
+    match x {
+        Val::Num(_) => -x,
+        other => Err(Error::str(format_args!("{} ({}) cannot be negated", kind(&other), dump(&other)))),
+    }
+}
+
+/// The type of a JSON value, as libjq names it.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value as J;
+    match v {
+        J::Null => "null",
+        J::Bool(_) => "boolean",
+        J::Number(_) => "number",
+        J::String(_) => "string",
+        J::Array(_) => "array",
+        J::Object(_) => "object",
+    }
+}
+
+/// `kind (json)`, the JSON cut as [`dump`] cuts it.
+fn shown(v: &serde_json::Value) -> String {
+    format!("{} ({})", json_kind(v), cut(v.to_string()))
+}
+
+/// The first JSON value of `s` and what follows it.
+fn leading_json(s: &str) -> Option<(serde_json::Value, &str)> {
+    let mut values = serde_json::Deserializer::from_str(s).into_iter::<serde_json::Value>();
+    let v = values.next()?.ok()?;
+    Some((v, &s[values.byte_offset()..]))
+}
+
+/// An error caught by `try ... catch`, in libjq's words where jaq's differ: iterating, indexing and
+/// arithmetic on values of the wrong type. Other values are left as they are.
+fn error_text(v: Val) -> Val {
+    let Val::TStr(b) = &v else { return v };
+    let Ok(text) = std::str::from_utf8(b) else { return v };
+    let translated = (|| {
+        if let Some(rest) = text.strip_prefix("cannot use ")
+            && let Some(value) = rest.strip_suffix(" as iterable (array or object)")
+        {
+            let (x, tail) = leading_json(value)?;
+            return tail.is_empty().then(|| format!("Cannot iterate over {}", shown(&x)));
+        }
+        if let Some(rest) = text.strip_prefix("cannot index ") {
+            let (x, tail) = leading_json(rest)?;
+            let (k, tail) = leading_json(tail.strip_prefix(" with ")?)?;
+            return tail.is_empty().then(|| format!("Cannot index {} with {}", json_kind(&x), shown(&k)));
+        }
+        if let Some(rest) = text.strip_prefix("cannot calculate ") {
+            let (l, tail) = leading_json(rest)?;
+            let (op, tail) = tail.trim_start().split_once(' ')?;
+            let (r, tail) = leading_json(tail)?;
+            let verb = match op {
+                "+" => "added",
+                "-" => "subtracted",
+                "*" => "multiplied",
+                "/" => "divided",
+                "%" => "divided (remainder)",
+                _ => return None,
+            };
+            return tail.is_empty().then(|| format!("{} and {} cannot be {verb}", shown(&l), shown(&r)));
+        }
+        None
+    })();
+    translated.map_or(v, Val::utf8_str)
 }

@@ -16,14 +16,14 @@ use jaq_core::ops::Math;
 use jaq_core::path::{Opt, Part};
 
 /// The operators the rewrite prints differently.
-const REWRITTEN: [&str; 11] = ["*", "/", "%", "*=", "=", "|=", "+=", "-=", "/=", "%=", "//="];
+const REWRITTEN: [&str; 13] = ["*", "/", "%", "-", "catch", "*=", "=", "|=", "+=", "-=", "/=", "%=", "//="];
 
 /// Whether the program has a `*` operator or an assignment (outside strings).
 pub(super) fn needs_rewrite(code: &str) -> bool {
     use jaq_core::load::lex::{Tok, Token};
     fn any(tokens: &[Token<&str>]) -> bool {
         tokens.iter().any(|Token(s, t)| match t {
-            Tok::Sym => REWRITTEN.contains(s),
+            Tok::Sym | Tok::Word => REWRITTEN.contains(s),
             Tok::Block(inner) => any(inner),
             Tok::Str(parts) => parts.iter().any(|p| matches!(p, StrPart::Term(Token(_, Tok::Block(i))) if any(i))),
             _ => false,
@@ -206,8 +206,9 @@ fn term(out: &mut String, t: &Term<&str>) -> Option<()> {
             out.push('}');
         }
         Term::Neg(t) => {
-            out.push('-');
-            paren(out, t)?;
+            out.push_str("__neg(");
+            term(out, t)?;
+            out.push(')');
         }
         Term::BinOp(l, BinaryOp::Math(m @ (Math::Mul | Math::Div | Math::Rem)), r) => {
             // jq combines every value of `l` with each value of `r`: `r` varies slowest, as the first
@@ -274,8 +275,10 @@ fn term(out: &mut String, t: &Term<&str>) -> Option<()> {
             out.push_str("try ");
             paren(out, t)?;
             if let Some(c) = c {
-                out.push_str(" catch ");
-                paren(out, c)?;
+                // The error in libjq's words, as the handler sees it there.
+                out.push_str(" catch (_ocean_error_text | ");
+                term(out, c)?;
+                out.push(')');
             }
         }
         Term::IfThenElse(branches, otherwise) => {
@@ -355,7 +358,17 @@ mod tests {
     fn the_rewrite_keeps_what_programs_mean() {
         let cases = [
             ("(1,2) * (3,4)", json!(null), json!([3, 6, 4, 8])),
-            (r#""ab" * 3, 2 * "c", "x" * 0"#, json!(null), json!(["ababab", "cc", null])),
+            (r#""ab" * 3, 2 * "c", "x" * 0, "x" * 1.5, "x" * -1"#, json!(null), json!(["ababab", "cc", "", "x", null])),
+            (
+                r#"try (1 | .[]) catch ., try ({} + 1) catch ., try -"a" catch ., -(.a - 3)"#,
+                json!({"a": 1}),
+                json!([
+                    "Cannot iterate over number (1)",
+                    "object ({}) and number (1) cannot be added",
+                    "string (\"a\") cannot be negated",
+                    2
+                ]),
+            ),
             (r#"{"a": {"b": 1}} * {"a": {"c": 2}}"#, json!(null), json!([{"a": {"b": 1, "c": 2}}])),
             (".a * 2 | . + 1", json!({"a": 5}), json!([11])),
             ("def f(x; $y): x * $y; f(.a; 3)", json!({"a": 2}), json!([6])),
@@ -400,9 +413,13 @@ mod tests {
 
     #[test]
     fn repetition_and_doubling_stop_at_the_size_limit() {
+        // Repetition is refused before it allocates, with libjq's error.
+        for code in [r#""x" * 1000000000"#, r#""abc" * 1e12"#] {
+            let p = Program::compile(code, false).unwrap();
+            let e = p.first_within(&json!(null), Limits::default()).unwrap_err();
+            assert!(e.contains("Repeat string result too long"), "{code}: {e}");
+        }
         for code in [
-            r#""x" * 1000000000"#,
-            r#""abc" * 1e12"#,
             r#"reduce range(40) as $_ ("x"; . + .) | length * 1"#,
             r#"reduce range(40) as $_ ("x"; . + .) | length"#,
             r#"def f: if length > 1e12 then . else . + . | f end; [1] | f | length"#,
