@@ -200,3 +200,34 @@ def implode:
     else tojson | sub("\\..*$"; "") | tonumber
       | if . < 0 or . > 1114111 or (. >= 55296 and . <= 57343) then 65533 else . end end)
   | _ocean_implode end;
+
+# `tonumber` accepts a number written in full, as libjq 1.8 does: no leading or trailing text or spaces.
+def _ocean_tonumber: tonumber;
+def tonumber:
+  if type == "number" then .
+  elif type == "string" and test("^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?$")
+  then ltrimstr("+")
+    # JSON's grammar, which the conversion reads, wants a digit on both sides of the point.
+    | if startswith(".") then "0" + . elif startswith("-.") then "-0" + .[1:] else . end
+    | sub("\\.(?=[eE]|$)"; ".0") | _ocean_tonumber
+  else error("\(type) (\(tojson)) cannot be parsed as a number") end;
+
+# Broken-down times: missing fields are zero; anything but numbers is libjq's error.
+def _ocean_broken_down($what):
+  if type == "array" and all(.[]; type == "number") then . + [range(length; 6) | 0]
+  else error("\($what) requires parsed datetime inputs") end;
+def _ocean_mktime: mktime;
+def _ocean_strftime($f): strftime($f);
+def _ocean_strflocaltime($f): strflocaltime($f);
+def mktime: _ocean_broken_down("mktime") | _ocean_mktime;
+def strftime($f):
+  if ($f | type) != "string" then error("strftime/1 requires a string format")
+  elif type == "number" then _ocean_strftime($f)
+  else _ocean_broken_down("strftime/1") | _ocean_strftime($f) end;
+def strflocaltime($f):
+  if ($f | type) != "string" then error("strflocaltime/1 requires a string format")
+  elif type == "number" then _ocean_strflocaltime($f)
+  else _ocean_broken_down("strflocaltime/1") | _ocean_strflocaltime($f) end;
+
+def _ocean_bsearch($t): bsearch($t);
+def bsearch($t): if type == "array" then _ocean_bsearch($t) else error("\(type) (\(tojson)) cannot be searched from") end;
