@@ -56,7 +56,16 @@ fn divide(mut cv: Cv<'_, D>, remainder: bool) -> ValR<Val> {
     let l = cv.0.pop_var();
     let r = cv.0.pop_var();
     if let (Val::Num(_), Val::Num(_)) = (&l, &r) {
-        // `%` works on integers: a divisor between -1 and 1 is zero to it.
+        // `%` works on integers, as libjq's cast makes them: fractions cut, infinities the extremes, NaN 0.
+        // A divisor between -1 and 1 is zero to it.
+        let as_int = |v: &Val| v.as_f64().unwrap_or(0.0) as i64;
+        let nan = |v: &Val| v.as_f64().is_some_and(f64::is_nan);
+        if remainder && (nan(&l) || nan(&r)) {
+            return Ok(Val::from(f64::NAN));
+        }
+        if remainder && as_int(&r) != 0 {
+            return Ok(Val::from(as_int(&l).wrapping_rem(as_int(&r)) as isize));
+        }
         let zero = r.as_f64().is_some_and(|d| if remainder { d.trunc() == 0.0 } else { d == 0.0 });
         if zero {
             let how = if remainder { "divided (remainder)" } else { "divided" };

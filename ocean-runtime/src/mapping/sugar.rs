@@ -1,6 +1,7 @@
 //! Syntax of libjq that jaq does not parse, written as the jq it means.
 //!
-//! - `$__loc__`: the object `{"file": "<top-level>", "line": N}` of its line.
+//! - `$__loc__`: the object `{"file": "<top-level>", "line": N}` of its line; `.5`: `0.5`; `{$name: p}`
+//!   in a pattern: `{name: $name, name: p}`; `reduce .[] / 2 as ...`: `reduce (.[] / 2) as ...`.
 //! - Destructuring alternatives, `E as P1 ?// P2 | BODY`: written as
 //!   `E as $__ocean_d | (try ($__ocean_d as P1 | BODY) catch ($__ocean_d as P2 | BODY))`. Each
 //!   alternative binds every variable of every pattern, those of the others to null; an error in the
@@ -29,33 +30,87 @@ pub(super) fn desugar(code: &str) -> Option<String> {
     changed.then_some(current)
 }
 
-/// `$__loc__` replaced by its location.
+/// Local rewrites, each of a few tokens: `$__loc__`, numbers written from their point (`.5`), `$name:
+/// pattern` in object patterns, and a `reduce`/`foreach` source that is an operation (`reduce .[] / 2 as`),
+/// which jaq reads only in parentheses.
 fn locations(code: &str) -> Option<String> {
-    fn find<'a>(tokens: &[Token<&'a str>], out: &mut Vec<&'a str>) {
-        for t in tokens {
-            match &t.1 {
-                Tok::Var if t.0 == "$__loc__" => out.push(t.0),
-                Tok::Block(inner) => find(inner, out),
-                Tok::Str(parts) => parts.iter().for_each(|p| {
-                    if let StrPart::Term(Token(_, Tok::Block(inner))) = p {
-                        find(inner, out);
-                    }
-                }),
-                _ => {}
+    let tokens = jaq_core::load::Lexer::new(code).lex().ok()?;
+    let mut edits = Vec::new();
+    local(code, &tokens, &mut edits);
+    if edits.is_empty() {
+        return None;
+    }
+    // From the last, so that the earlier ranges stay valid.
+    edits.sort_by_key(|(r, _): &(std::ops::Range<usize>, String)| std::cmp::Reverse((r.start, r.end)));
+    let mut out = code.to_owned();
+    for (r, text) in edits {
+        out.replace_range(r, &text);
+    }
+    Some(out)
+}
+
+/// Operators that make a `reduce`/`foreach` source an operation.
+const OPERATORS: [&str; 14] = ["+", "-", "*", "/", "%", "//", "==", "!=", "<", "<=", ">", ">=", "and", "or"];
+
+fn local(code: &str, tokens: &[Token<&str>], edits: &mut Vec<(std::ops::Range<usize>, String)>) {
+    for (i, t) in tokens.iter().enumerate() {
+        match &t.1 {
+            Tok::Var if t.0 == "$__loc__" => {
+                let r = span(code, t.0);
+                let line = code[..r.start].matches('\n').count() + 1;
+                edits.push((r, format!("{{\"file\":\"<top-level>\",\"line\":{line}}}")));
+            }
+            Tok::Sym if t.0 == "." => {
+                if let Some(n @ Token(_, Tok::Num)) = tokens.get(i + 1)
+                    && span(code, t.0).end == span(code, n.0).start
+                {
+                    edits.push((span(code, t.0), "0.".into()));
+                }
+            }
+            Tok::Word if t.0 == "as" => {
+                if let Some(p) = tokens.get(i + 1) {
+                    key_patterns(code, p, edits);
+                }
+            }
+            Tok::Word if t.0 == "reduce" || t.0 == "foreach" => {
+                let source = &tokens[i + 1..];
+                let Some(end) = source.iter().position(|t| matches!(t, Token("as", Tok::Word))) else { continue };
+                let operation =
+                    source[..end].iter().any(|t| matches!(t, Token(s, Tok::Sym | Tok::Word) if OPERATORS.contains(s)));
+                if operation && end > 0 {
+                    edits.push((span(code, source[0].0).start..span(code, source[0].0).start, "(".into()));
+                    let stop = span(code, source[end - 1].0).end;
+                    edits.push((stop..stop, ")".into()));
+                }
+            }
+            _ => {}
+        }
+        match &t.1 {
+            Tok::Block(inner) => local(code, inner, edits),
+            Tok::Str(parts) => parts.iter().for_each(|p| {
+                if let StrPart::Term(Token(_, Tok::Block(inner))) = p {
+                    local(code, inner, edits);
+                }
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// `{$name: pattern}` in a pattern: `{name: $name, name: pattern}`.
+fn key_patterns(code: &str, pattern: &Token<&str>, edits: &mut Vec<(std::ops::Range<usize>, String)>) {
+    let Token(s, Tok::Block(inner)) = pattern else { return };
+    if s.starts_with('{') {
+        for (j, t) in inner.iter().enumerate() {
+            if let (Token(v, Tok::Var), Some(Token(":", Tok::Sym))) = (t, inner.get(j + 1)) {
+                let name = v.trim_start_matches('$');
+                edits.push((span(code, v), format!("{name}: {v}, {name}")));
             }
         }
     }
-    let tokens = jaq_core::load::Lexer::new(code).lex().ok()?;
-    let mut found = Vec::new();
-    find(&tokens, &mut found);
-    let mut out = code.to_owned();
-    // From the last, so that the earlier ranges stay valid.
-    for s in found.iter().rev() {
-        let r = span(code, s);
-        let line = code[..r.start].matches('\n').count() + 1;
-        out.replace_range(r, &format!("{{\"file\":\"<top-level>\",\"line\":{line}}}"));
+    if s.starts_with('{') || s.starts_with('[') {
+        inner.iter().for_each(|t| key_patterns(code, t, edits));
     }
-    (!found.is_empty()).then_some(out)
 }
 
 /// The byte range of `s` within `code`.
@@ -181,6 +236,10 @@ mod tests {
         assert!(d.ends_with("if $a then try error catch 1 else 2 end))]"), "{d}");
         assert!(super::desugar(".a? // 1").is_none());
         assert_eq!(super::desugar("1 |\n $__loc__").unwrap(), "1 |\n {\"file\":\"<top-level>\",\"line\":2}");
+        assert_eq!(super::desugar("select(. > .5)").unwrap(), "select(. > 0.5)");
+        assert_eq!(super::desugar(". as {$a, $b: [$c]} | $c").unwrap(), ". as {$a, b: $b, b: [$c]} | $c");
+        assert_eq!(super::desugar("reduce .[] / 2 as $x (0; . + $x)").unwrap(), "reduce (.[] / 2) as $x (0; . + $x)");
+        assert!(super::desugar("reduce .[] as $x (0; . + $x) | .a.b").is_none());
         assert!(super::desugar(". as [$a] | $a").is_none());
     }
 }
