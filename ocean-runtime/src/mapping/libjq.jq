@@ -231,3 +231,16 @@ def strflocaltime($f):
 
 def _ocean_bsearch($t): bsearch($t);
 def bsearch($t): if type == "array" then _ocean_bsearch($t) else error("\(type) (\(tojson)) cannot be searched from") end;
+
+# Indices that are not integers, as the rewrite of `sugar.rs` wraps them: libjq rounds an index down,
+# the start of a slice down and its end up; NaN selects nothing (a start or end of NaN is open).
+def _ocean_int: tojson | sub("\\.0$"; "") | tonumber;
+def _ocean_index(i): . as $c | i
+  | if type != "number" or . == floor then .
+    elif ($c | type) == "string" then error("Cannot index string with number (\(.))")
+    elif isnan then 9007199254740992
+    else floor | _ocean_int end;
+def _ocean_lo(i): i | if type == "number" and . != floor then (if isnan then null else floor | _ocean_int end) else . end;
+def _ocean_hi(i): i | if type == "number" and . != floor then (if isnan then null else ceil | _ocean_int end) else . end;
+def _ocean_has($k): has($k);
+def has($k): if ($k | type) == "number" and ($k | isnan) then false else _ocean_has($k) end;

@@ -85,6 +85,10 @@ fn local(code: &str, tokens: &[Token<&str>], edits: &mut Vec<(std::ops::Range<us
             }
             _ => {}
         }
+        // A wrapped index is not looked into again: its edits would overlap.
+        if i > 0 && is_index(code, &tokens[i - 1], t) && fractional_index(code, t, edits) {
+            continue;
+        }
         match &t.1 {
             Tok::Block(inner) => local(code, inner, edits),
             Tok::Str(parts) => parts.iter().for_each(|p| {
@@ -95,6 +99,53 @@ fn local(code: &str, tokens: &[Token<&str>], edits: &mut Vec<(std::ops::Range<us
             _ => {}
         }
     }
+}
+
+/// Whether `t` is a `[...]` that indexes what `prev` ends (`.a[1]`, `$x[1]`, `.[0][1]`), not an array.
+fn is_index(code: &str, prev: &Token<&str>, t: &Token<&str>) -> bool {
+    let adjacent = span(code, prev.0).end == span(code, t.0).start;
+    let term_end = match prev {
+        Token(s, Tok::Sym) => s.starts_with('.') || *s == "?",
+        Token(_, Tok::Var | Tok::Block(_) | Tok::Str(_)) => true,
+        _ => false,
+    };
+    adjacent && term_end && t.0.starts_with('[')
+}
+
+/// Whether tokens hold a number that is not an integer (`1.5`, `1e-3`, `nan`, `infinite`).
+fn fractional(tokens: &[Token<&str>]) -> bool {
+    tokens.iter().any(|t| match t {
+        Token(n, Tok::Num) => n.contains(['.', 'e', 'E']),
+        Token(w, Tok::Word) => *w == "nan" || *w == "infinite",
+        _ => false,
+    })
+}
+
+/// `.[x]` and `.[a:b]` with a number that is not an integer: `.[_ocean_index(x)]`,
+/// `.[_ocean_lo(a):_ocean_hi(b)]` (`libjq.jq`).
+fn fractional_index(code: &str, t: &Token<&str>, edits: &mut Vec<(std::ops::Range<usize>, String)>) -> bool {
+    let Token(_, Tok::Block(inner)) = t else { return false };
+    let content = &inner[..inner.len().saturating_sub(1)];
+    if content.is_empty() || !fractional(content) {
+        return false;
+    }
+    let text = |part: &[Token<&str>]| {
+        let (first, last) = (part.first()?, part.last()?);
+        Some(span(code, first.0).start..span(code, last.0).end)
+    };
+    let mut wrap = |part: &[Token<&str>], f: &str| {
+        if let Some(r) = text(part) {
+            edits.push((r.clone(), format!("{f}({})", &code[r])));
+        }
+    };
+    match content.iter().position(|t| matches!(t, Token(":", Tok::Sym))) {
+        Some(colon) => {
+            wrap(&content[..colon], "_ocean_lo");
+            wrap(&content[colon + 1..], "_ocean_hi");
+        }
+        None => wrap(content, "_ocean_index"),
+    }
+    true
 }
 
 /// `{$name: pattern}` in a pattern: `{name: $name, name: pattern}`.
@@ -240,6 +291,10 @@ mod tests {
         assert_eq!(super::desugar(". as {$a, $b: [$c]} | $c").unwrap(), ". as {$a, b: $b, b: [$c]} | $c");
         assert_eq!(super::desugar("reduce .[] / 2 as $x (0; . + $x)").unwrap(), "reduce (.[] / 2) as $x (0; . + $x)");
         assert!(super::desugar("reduce .[] as $x (0; . + $x) | .a.b").is_none());
+        assert_eq!(
+            super::desugar(".a[1.5], .[:2.5], [1.5]").unwrap(),
+            ".a[_ocean_index(1.5)], .[:_ocean_hi(2.5)], [1.5]"
+        );
         assert!(super::desugar(". as [$a] | $a").is_none());
     }
 }
