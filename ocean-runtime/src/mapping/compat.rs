@@ -167,18 +167,46 @@ fn contains_native(mut cv: Cv<'_, D>) -> ValR<Val> {
             dump(&b)
         )));
     }
-    Ok(Val::Bool(contains(a, &b)))
+    contains(a, &b, 0).map(Val::Bool)
 }
 
-fn contains(a: &Val, b: &Val) -> bool {
-    match (a, b) {
-        (Val::Obj(l), Val::Obj(r)) => r.iter().all(|(k, rv)| l.get(k).is_some_and(|lv| contains(lv, rv))),
-        (Val::Arr(l), Val::Arr(r)) => r.iter().all(|rv| l.iter().any(|lv| contains(lv, rv))),
+/// libjq's limit of nesting for containment.
+const MAX_CONTAINS_DEPTH: usize = 10_000;
+
+fn contains(a: &Val, b: &Val, depth: usize) -> Result<bool, Error<Val>> {
+    if depth > MAX_CONTAINS_DEPTH {
+        return Err(Error::str("Containment check too deep"));
+    }
+    let d = depth + 1;
+    Ok(match (a, b) {
+        (Val::Obj(l), Val::Obj(r)) => {
+            for (k, rv) in r.iter() {
+                if !l.get(k).map(|lv| contains(lv, rv, d)).transpose()?.unwrap_or(false) {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        (Val::Arr(l), Val::Arr(r)) => {
+            for rv in r.iter() {
+                let mut found = false;
+                for lv in l.iter() {
+                    if contains(lv, rv, d)? {
+                        found = true;
+                        break;
+                    }
+                }
+                if !found {
+                    return Ok(false);
+                }
+            }
+            true
+        }
         (Val::TStr(l) | Val::BStr(l), Val::TStr(r) | Val::BStr(r)) => {
             r.is_empty() || l.windows(r.len()).any(|w| w == r.as_ref())
         }
         (x, y) => kind(x) == kind(y) && x == y,
-    }
+    })
 }
 
 /// `-x`: libjq's error for anything but a number.
@@ -230,6 +258,10 @@ fn error_text(v: Val) -> Val {
             let (x, tail) = leading_json(rest)?;
             let (k, tail) = leading_json(tail.strip_prefix(" with ")?)?;
             return tail.is_empty().then(|| format!("Cannot index {} with {}", json_kind(&x), shown(&k)));
+        }
+        if let Some(value) = text.strip_prefix("invalid path expression with input ") {
+            let (x, tail) = leading_json(value)?;
+            return tail.is_empty().then(|| format!("Invalid path expression with result {x}"));
         }
         if let Some(rest) = text.strip_prefix("cannot calculate ") {
             let (l, tail) = leading_json(rest)?;

@@ -244,3 +244,7 @@ def _ocean_lo(i): i | if type == "number" and . != floor then (if isnan then nul
 def _ocean_hi(i): i | if type == "number" and . != floor then (if isnan then null else ceil | _ocean_int end) else . end;
 def _ocean_has($k): has($k);
 def has($k): if ($k | type) == "number" and ($k | isnan) then false else _ocean_has($k) end;
+
+# Paths longer than libjq's limit.
+def _ocean_getpath($p): getpath($p);
+def getpath($p): if ($p | type) == "array" and ($p | length) > 10000 then error("Path too deep") else _ocean_getpath($p) end;
