@@ -23,6 +23,11 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
         run(("__rem", v(2), |cv| bome(divide(cv, true)))),
         run(("__neg", v(1), |mut cv| bome(negate(cv.0.pop_var())))),
         run(("_ocean_error_text", v(0), |cv| bome(Ok(error_text(cv.1))))),
+        run(("_ocean_tonumber", v(0), |cv| bome(to_number(&cv.1)))),
+        run(("_ocean_broken_down", v(1), |mut cv| {
+            let what = cv.0.pop_var();
+            bome(broken_down(cv.1, &what))
+        })),
     ]
     .into_iter()
 }
@@ -280,4 +285,61 @@ fn error_text(v: Val) -> Val {
         None
     })();
     translated.map_or(v, Val::utf8_str)
+}
+
+/// A string that is a number written in full, as libjq 1.8 reads it: an optional sign, digits with an
+/// optional point (on either side of which digits may be missing, not on both), an optional exponent; no
+/// spaces, no other text.
+fn to_number(v: &Val) -> ValR<Val> {
+    let err = || Error::str(format_args!("{} ({}) cannot be parsed as a number", kind(v), dump(v)));
+    let text = match v {
+        Val::TStr(b) => std::str::from_utf8(b).map_err(|_| err())?,
+        _ => return Err(err()),
+    };
+    let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+        None => (unsigned, None),
+    };
+    let (int, frac) = mantissa.split_once('.').map_or((mantissa, None), |(a, b)| (a, Some(b)));
+    let valid = digits(int)
+        && frac.is_none_or(digits)
+        && !(int.is_empty() && frac.is_none_or(str::is_empty))
+        && exponent.is_none_or(|e| {
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            !e.is_empty() && digits(e)
+        });
+    if !valid {
+        return Err(err());
+    }
+    if frac.is_none()
+        && exponent.is_none()
+        && let Ok(i) = text.trim_start_matches('+').parse::<isize>()
+    {
+        return Ok(Val::from(i));
+    }
+    text.parse::<f64>().map(Val::from).map_err(|_| err())
+}
+
+/// A broken-down time for `mktime` and `strftime`: an array of numbers, its missing fields zero;
+/// anything else is libjq's error naming the function `what`.
+fn broken_down(v: Val, what: &Val) -> ValR<Val> {
+    match &v {
+        Val::Arr(a) if a.iter().all(|x| matches!(x, Val::Num(_))) => {
+            if a.len() >= 6 {
+                return Ok(v);
+            }
+            let mut padded: Vec<Val> = a.iter().cloned().collect();
+            padded.resize(6, Val::from(0isize));
+            Ok(padded.into_iter().collect())
+        }
+        _ => {
+            let name = match what {
+                Val::TStr(b) => String::from_utf8_lossy(b).into_owned(),
+                other => other.to_string(),
+            };
+            Err(Error::str(format_args!("{name} requires parsed datetime inputs")))
+        }
+    }
 }

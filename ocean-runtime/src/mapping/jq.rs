@@ -95,10 +95,12 @@ const LIBJQ: &str = include_str!("libjq.jq");
 static PRELUDE: std::sync::LazyLock<Vec<jaq_core::load::parse::Def<&'static str>>> = std::sync::LazyLock::new(|| {
     let loops = jaq_core::load::parse(budget::LOOPS, |p| p.defs()).unwrap_or_default();
     let libjq = jaq_core::load::parse(LIBJQ, |p| p.defs()).unwrap_or_default();
-    let mut defs: Vec<_> =
-        jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(loops).chain(libjq).collect();
-    // `builtins`: every public definition and native, as `name/arity`, as libjq lists its own.
-    let mut names: Vec<String> = defs
+    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(loops).chain(libjq).collect()
+});
+
+/// `builtins`: every public definition and native, as `name/arity`, as libjq lists its own.
+static BUILTINS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    let mut names: Vec<String> = PRELUDE
         .iter()
         .map(|d| (d.name, d.args.len()))
         .chain(natives().map(|(name, args, _)| (name, args.len())))
@@ -108,11 +110,7 @@ static PRELUDE: std::sync::LazyLock<Vec<jaq_core::load::parse::Def<&'static str>
     names.push("builtins/0".into());
     names.sort();
     names.dedup();
-    let list = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
-    // Parsed once per process; the definitions borrow their text for as long as the prelude lives.
-    let text: &'static str = Box::leak(format!("def builtins: {list};").into_boxed_str());
-    defs.extend(jaq_core::load::parse(text, |p| p.defs()).unwrap_or_default());
-    defs
+    names
 });
 
 /// The native functions of every program: jaq's, with the budget's `range` and the regular expressions and
@@ -125,6 +123,9 @@ fn natives() -> impl Iterator<Item = jaq_core::native::Fun<D>> {
         .chain(jaq_json::funs().filter(|(name, _, _)| !compat::REPLACED.contains(name)))
         .chain(regex::funs())
         .chain(compat::funs())
+        .chain(std::iter::once(jaq_core::native::run(("builtins", jaq_core::native::v(0), |_| {
+            jaq_core::box_iter::box_once(Ok(BUILTINS.iter().map(|n| Val::utf8_str(n.clone())).collect()))
+        }))))
 }
 
 impl Program {

@@ -202,20 +202,10 @@ def implode:
   | _ocean_implode end;
 
 # `tonumber` accepts a number written in full, as libjq 1.8 does: no leading or trailing text or spaces.
-def _ocean_tonumber: tonumber;
-def tonumber:
-  if type == "number" then .
-  elif type == "string" and test("^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?$")
-  then ltrimstr("+")
-    # JSON's grammar, which the conversion reads, wants a digit on both sides of the point.
-    | if startswith(".") then "0" + . elif startswith("-.") then "-0" + .[1:] else . end
-    | sub("\\.(?=[eE]|$)"; ".0") | _ocean_tonumber
-  else error("\(type) (\(tojson)) cannot be parsed as a number") end;
+def tonumber: if type == "number" then . else _ocean_tonumber end;
 
-# Broken-down times: missing fields are zero; anything but numbers is libjq's error.
-def _ocean_broken_down($what):
-  if type == "array" and all(.[]; type == "number") then . + [range(length; 6) | 0]
-  else error("\($what) requires parsed datetime inputs") end;
+# Broken-down times (`_ocean_broken_down`, a native): missing fields are zero; anything but numbers is
+# libjq's error.
 def _ocean_mktime: mktime;
 def _ocean_strftime($f): strftime($f);
 def _ocean_strflocaltime($f): strflocaltime($f);
