@@ -84,6 +84,9 @@ async fn a_panicking_function_fails_its_kind_and_deletes_nothing() {
     let flaky = OnResync::new("item", move |_ctx: Context, _r: ResourceConfig, out: Batches| {
         let flag = flag.clone();
         async move {
+            // A run asked for over HTTP runs on the integration's runtime, not on an HTTP worker.
+            let thread = std::thread::current().name().unwrap_or_default().to_owned();
+            assert!(!thread.starts_with("actix"), "resync on {thread}");
             out.send(vec![json!({"id": 1, "title": "a"})]).await?;
             if flag.load(Ordering::Acquire) {
                 panic!("the third party sent something unexpected");
@@ -138,4 +141,42 @@ async fn shutdown_cancels_a_run_that_never_ends() {
     assert_eq!(catalog.list("item").unwrap().len(), 1);
     drop(catalog);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A sink that panics on an entity titled `boom`.
+struct Fragile;
+
+impl ocean::sink::Sink for Fragile {
+    fn apply<'a>(
+        &'a self,
+        changes: &'a ocean::mapping::Changes,
+    ) -> ocean::BoxFuture<'a, Result<(), ocean::sink::SinkError>> {
+        let boom = changes.upserts.iter().any(|e| e.title == "boom");
+        Box::pin(async move {
+            assert!(!boom, "the sink cannot take this entity");
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_panics_is_recorded_and_the_next_one_starts() {
+    let integration = ocean::Integration::new("fragile")
+        .sink(Arc::new(Fragile))
+        .on_resync(lister("item", vec![json!({"id": 1, "title": "boom"})]));
+    let it = TestIntegration::builder(integration)
+        .mapping(MAPPING)
+        .admin_token("admin")
+        .resync_on_start(false)
+        .start()
+        .await
+        .unwrap();
+    let first = it.resync(None).await;
+    let report = it.wait_resync(first["id"].as_str().unwrap(), WAIT).await.expect("the run is recorded");
+    assert_eq!(report["status"], "failed", "{report}");
+    assert!(kind(&report, "item")["note"].as_str().unwrap().contains("panic"), "{report}");
+    let second = it.resync(None).await;
+    assert_eq!(second["status"], "started", "{second}");
+    assert_ne!(second["id"], first["id"]);
+    it.shutdown().await;
 }

@@ -83,11 +83,14 @@ pub(crate) struct Resyncer {
     pub(super) raw: Arc<RawApi>,
     pub(super) context: Context,
     state: Mutex<State>,
+    /// The integration's runtime: a run asked for over HTTP runs there, not on the HTTP worker's thread.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Resyncer {
+    /// Made on the integration's runtime, where every run is spawned.
     pub(crate) fn new(fns: Vec<OnResync>, rt: Arc<Runtime>, raw: Arc<RawApi>, context: Context) -> Self {
-        Self { fns, rt, raw, context, state: Mutex::default() }
+        Self { fns, rt, raw, context, state: Mutex::default(), runtime: tokio::runtime::Handle::current() }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -154,11 +157,14 @@ impl Resyncer {
         self.rt.marks.begin_run();
         let span = info_span!("resync", id = %id, trigger);
         let me = self.clone();
-        tokio::spawn(async move { me.execute(mapping, kinds).await }.instrument(span));
+        self.runtime.spawn(async move { me.execute(mapping, kinds).await }.instrument(span));
         Ok((id, true))
     }
 
     async fn execute(self: Arc<Self>, mapping: Arc<Mapping>, kinds: Vec<String>) {
+        // Whatever happens to the run (a panic in a sink included), live events stop being noted and the
+        // next run can start.
+        let _ending = Ending(&self);
         let started = Instant::now();
         info!(kinds = kinds.len(), "resync started");
         let cancel = self.rt.lifecycle.stopping.clone();
@@ -196,7 +202,6 @@ impl Resyncer {
         if !cancel.is_cancelled() {
             super::prune::run(&self, &mapping, &kinds, &outcomes, &cancel).await;
         }
-        self.rt.marks.end_run();
         let mut st = self.lock();
         if let Some(mut r) = st.current.take() {
             r.finished_at = Some(now());
@@ -216,6 +221,21 @@ impl Resyncer {
                 seconds = started.elapsed().as_secs_f64(),
                 "resync finished"
             );
+            st.last = Some(r);
+        }
+    }
+
+    /// Ends a run that did not finish: it is recorded as failed.
+    fn abandon(&self) {
+        let mut st = self.lock();
+        if let Some(mut r) = st.current.take() {
+            r.finished_at = Some(now());
+            r.status = Status::Failed;
+            for k in r.kinds.iter_mut().filter(|k| matches!(k.status, Status::Pending | Status::Running)) {
+                k.status = Status::Failed;
+                k.note = Some("the run stopped unexpectedly (a panic); nothing of this kind is deleted".into());
+            }
+            warn!(id = %r.id, "resync stopped unexpectedly");
             st.last = Some(r);
         }
     }
@@ -246,5 +266,15 @@ impl Resyncer {
                 }
             }
         });
+    }
+}
+
+/// Runs when a run's task ends, however it ends.
+struct Ending<'a>(&'a Resyncer);
+
+impl Drop for Ending<'_> {
+    fn drop(&mut self) {
+        self.0.abandon();
+        self.0.rt.marks.end_run();
     }
 }
