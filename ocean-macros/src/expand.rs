@@ -249,21 +249,25 @@ fn processor_fn(a: &ProcessorArgs, f: ItemFn) -> syn::Result<TokenStream> {
     })
 }
 
+/// The annotated `async fn`; `not_fn` is the error when the item is not a function.
+fn async_fn(item: &TokenStream, not_fn: &str) -> syn::Result<ItemFn> {
+    let f: ItemFn = syn::parse2(item.clone()).map_err(|e| syn::Error::new(e.span(), not_fn))?;
+    if f.sig.asyncness.is_none() {
+        return Err(syn::Error::new(
+            f.sig.fn_token.span,
+            "the `async` keyword is missing from the function declaration",
+        ));
+    }
+    Ok(f)
+}
+
 pub(crate) fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
     let p = private(None);
     let out = (|| -> syn::Result<TokenStream> {
         if !args.is_empty() {
             return Err(syn::Error::new_spanned(&args, "`#[ocean::on_start]` takes no arguments"));
         }
-        let f: ItemFn = syn::parse2(item.clone()).map_err(|e| {
-            syn::Error::new(e.span(), "`#[ocean::on_start]` goes on an `async fn`, optionally taking `ocean::Context`")
-        })?;
-        if f.sig.asyncness.is_none() {
-            return Err(syn::Error::new(
-                f.sig.fn_token.span,
-                "the `async` keyword is missing from the function declaration",
-            ));
-        }
+        let f = async_fn(&item, "`#[ocean::on_start]` goes on an `async fn`, optionally taking `ocean::Context`")?;
         let name = &f.sig.ident;
         let name_str = name.to_string();
         let call = match f.sig.inputs.len() {
@@ -306,18 +310,10 @@ pub(crate) fn on_resync(args: TokenStream, item: TokenStream) -> TokenStream {
     let p = private(None);
     let out = (|| -> syn::Result<TokenStream> {
         let a: ResyncArgs = syn::parse2(args)?;
-        let f: ItemFn = syn::parse2(item.clone()).map_err(|e| {
-            syn::Error::new(
-                e.span(),
-                "`#[ocean::on_resync]` goes on an `async fn(ctx: ocean::Context, resource: &ocean::ResourceConfig, batches: ocean::Batches)`",
-            )
-        })?;
-        if f.sig.asyncness.is_none() {
-            return Err(syn::Error::new(
-                f.sig.fn_token.span,
-                "the `async` keyword is missing from the function declaration",
-            ));
-        }
+        let f = async_fn(
+            &item,
+            "`#[ocean::on_resync]` goes on an `async fn(ctx: ocean::Context, resource: &ocean::ResourceConfig, batches: ocean::Batches)`",
+        )?;
         let name = &f.sig.ident;
         // Each argument is spanned on its parameter, so that a type mismatch points there.
         let spans: Vec<Span> = f.sig.inputs.iter().map(Spanned::span).collect();
@@ -370,14 +366,7 @@ pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
     let out = (|| -> syn::Result<TokenStream> {
         let a: RouteArgs = syn::parse2(args)?;
         valid::route(&a)?;
-        let f: ItemFn = syn::parse2(item.clone())
-            .map_err(|e| syn::Error::new(e.span(), "`#[ocean::route]` goes on an `async fn` handler"))?;
-        if f.sig.asyncness.is_none() {
-            return Err(syn::Error::new(
-                f.sig.fn_token.span,
-                "the `async` keyword is missing from the function declaration",
-            ));
-        }
+        let f = async_fn(&item, "`#[ocean::route]` goes on an `async fn` handler")?;
         let name = &f.sig.ident;
         let method = format_ident!("{}", a.method.to_string().to_uppercase(), span = a.method.span());
         let path = &a.path;

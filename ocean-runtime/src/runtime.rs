@@ -76,4 +76,31 @@ impl Runtime {
     pub(crate) fn mapping(&self) -> Arc<Mapping> {
         self.mapping.get()
     }
+
+    /// Applies changes to the sink on `backoff`'s schedule until it succeeds, the schedule ends or `cancel`
+    /// fires; each refusal is counted and logged with `retrying` as its message.
+    pub(crate) async fn apply_retrying(
+        &self,
+        changes: &crate::mapping::Changes,
+        backoff: &crate::retry::Backoff,
+        cancel: &CancellationToken,
+        retrying: &'static str,
+    ) -> crate::retry::Outcome<(), crate::sink::SinkError> {
+        use crate::retry::Attempt;
+        crate::retry::run(
+            backoff,
+            Some(cancel),
+            move |_| async move {
+                match self.sink.apply(changes).await {
+                    Ok(()) => Attempt::Done(()),
+                    Err(error) => {
+                        self.metrics.sink_errors.increment(1);
+                        Attempt::Retry { error, after: None }
+                    }
+                }
+            },
+            |e, attempt, delay| tracing::warn!(error = %e, attempt, ?delay, "{retrying}"),
+        )
+        .await
+    }
 }

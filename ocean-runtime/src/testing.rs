@@ -219,23 +219,20 @@ impl TestIntegration {
 
     /// Waits until the run `id` has finished and returns its report (`None` on timeout).
     pub async fn wait_resync(&self, id: &str, timeout: Duration) -> Option<Value> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            let status = self.resync_status().await;
-            if status["last"]["id"] == id {
-                return Some(status["last"].clone());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
+        self.wait_last_resync(timeout, |last| last["id"] == id).await
     }
 
     /// Waits for the first run that finishes (the start-up one) and returns its report.
     pub async fn wait_first_resync(&self, timeout: Duration) -> Option<Value> {
+        self.wait_last_resync(timeout, Value::is_object).await
+    }
+
+    /// Polls `GET /admin/resync` until its last run satisfies `done`.
+    async fn wait_last_resync(&self, timeout: Duration, done: impl Fn(&Value) -> bool) -> Option<Value> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             let status = self.resync_status().await;
-            if status["last"].is_object() {
+            if done(&status["last"]) {
                 return Some(status["last"].clone());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -165,9 +165,9 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
         }
         if !changes.is_empty() {
             rt.marks.note_live(&changes).await;
-        }
-        if !changes.is_empty() && !apply(rt, &changes).await {
-            return Outcome::Requeue;
+            if !apply(rt, &changes).await {
+                return Outcome::Requeue;
+            }
         }
         if !failed.is_empty() {
             let mut names: Vec<String> = failed.iter().map(|f| f.0.clone()).collect();
@@ -207,21 +207,8 @@ const SINK_BACKOFF: Backoff = Backoff {
 
 /// Applies changes, retrying while the sink fails; `false` when abandoned at shutdown.
 async fn apply(rt: &Runtime, changes: &Changes) -> bool {
-    let outcome = retry::run(
-        &SINK_BACKOFF,
-        Some(&rt.lifecycle.hard_stop),
-        move |_| async move {
-            match rt.sink.apply(changes).await {
-                Ok(()) => Attempt::Done(()),
-                Err(error) => {
-                    rt.metrics.sink_errors.increment(1);
-                    Attempt::Retry { error, after: None }
-                }
-            }
-        },
-        |e, attempt, delay| warn!(error = %e, attempt, ?delay, "sink failed; the event stays queued and is retried"),
-    )
-    .await;
+    let retrying = "sink failed; the event stays queued and is retried";
+    let outcome = rt.apply_retrying(changes, &SINK_BACKOFF, &rt.lifecycle.hard_stop, retrying).await;
     matches!(outcome, retry::Outcome::Done(()))
 }
 

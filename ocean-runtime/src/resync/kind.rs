@@ -9,14 +9,13 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use super::marks::Key;
 use super::run::{Resyncer, Status};
 use super::{Batches, OnResync};
 use crate::mapping::{Changes, Mapping, ResourceConfig};
 use crate::metrics;
-use crate::retry::{self, Attempt, Backoff, Jitter};
+use crate::retry::{self, Backoff, Jitter};
 
 /// Batches a function may hand over ahead of the one being applied.
 const AHEAD: usize = 2;
@@ -209,22 +208,7 @@ pub(super) async fn apply(
     changes: &Changes,
     cancel: &CancellationToken,
 ) -> Result<(), String> {
-    let outcome = retry::run(
-        &SINK_BACKOFF,
-        Some(cancel),
-        move |_| async move {
-            match rt.sink.apply(changes).await {
-                Ok(()) => Attempt::Done(()),
-                Err(error) => {
-                    rt.metrics.sink_errors.increment(1);
-                    Attempt::Retry { error, after: None }
-                }
-            }
-        },
-        |e, attempt, delay| warn!(error = %e, attempt, ?delay, "the sink refused resync entities; retrying"),
-    )
-    .await;
-    match outcome {
+    match rt.apply_retrying(changes, &SINK_BACKOFF, cancel, "the sink refused resync entities; retrying").await {
         retry::Outcome::Done(()) => Ok(()),
         retry::Outcome::Failed { error, attempts } => {
             Err(format!("the sink refused the entities {attempts} times: {error}"))

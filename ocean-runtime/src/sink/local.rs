@@ -74,28 +74,24 @@ impl LocalCatalog {
 
     /// Every entity of a blueprint, ordered by identifier.
     pub fn list(&self, blueprint: &str) -> Result<Vec<Value>> {
-        let txn = self.inner.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(ENTITIES).map_err(storage)?;
-        let start = format!("{blueprint}{SEP}");
-        let end = format!("{blueprint}{}", char::from_u32(SEP as u32 + 1).unwrap_or(SEP));
-        let mut out = Vec::new();
-        for row in table.range(start.as_str()..end.as_str()).map_err(storage)? {
-            let (_, v) = row.map_err(storage)?;
-            out.push(serde_json::from_slice(v.value()).map_err(storage)?);
-        }
-        Ok(out)
+        self.scan(blueprint, |_, doc| serde_json::from_slice(doc).map_err(storage))
     }
 
     /// The identifiers of every entity of a blueprint, in order.
     pub fn identifiers(&self, blueprint: &str) -> Result<Vec<String>> {
+        self.scan(blueprint, |id, _| Ok(id.to_owned()))
+    }
+
+    /// `f(identifier, stored document)` for every entity of a blueprint, in order of identifier.
+    fn scan<T>(&self, blueprint: &str, mut f: impl FnMut(&str, &[u8]) -> Result<T>) -> Result<Vec<T>> {
         let txn = self.inner.db.begin_read().map_err(storage)?;
         let table = txn.open_table(ENTITIES).map_err(storage)?;
         let start = format!("{blueprint}{SEP}");
         let end = format!("{blueprint}{}", char::from_u32(SEP as u32 + 1).unwrap_or(SEP));
         let mut out = Vec::new();
         for row in table.range(start.as_str()..end.as_str()).map_err(storage)? {
-            let (k, _) = row.map_err(storage)?;
-            out.push(k.value()[start.len()..].to_owned());
+            let (k, v) = row.map_err(storage)?;
+            out.push(f(&k.value()[start.len()..], v.value())?);
         }
         Ok(out)
     }
