@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::runtime::Lifecycle;
-use crate::sink::{LocalCatalog, Sink};
+use crate::sink::{CatalogRead, Sink};
 
 /// What health and metrics read.
 pub(crate) struct Health {
@@ -47,7 +47,7 @@ impl CatalogAccess {
 }
 
 struct CatalogState {
-    catalog: LocalCatalog,
+    catalog: Arc<dyn CatalogRead>,
     access: CatalogAccess,
 }
 
@@ -68,7 +68,7 @@ pub(crate) fn configure(
     cfg: &mut web::ServiceConfig,
     prefix: &str,
     health: &web::Data<Health>,
-    catalog: Option<&LocalCatalog>,
+    catalog: Option<&Arc<dyn CatalogRead>>,
     access: &CatalogAccess,
 ) {
     cfg.service(web::resource(format!("{prefix}/health/live")).route(web::get().to(live)))
@@ -117,7 +117,7 @@ async fn list(req: actix_web::HttpRequest, c: Catalog, path: web::Path<String>) 
     if let Some(r) = refuse(&req, &c) {
         return r;
     }
-    match c.catalog.list(&path) {
+    match c.catalog.list(&path).await {
         Ok(v) => HttpResponse::Ok().json(v),
         Err(e) => HttpResponse::InternalServerError().json(json!({"status": "error", "message": e.to_string()})),
     }
@@ -128,7 +128,7 @@ async fn get(req: actix_web::HttpRequest, c: Catalog, path: web::Path<(String, S
         return r;
     }
     let (bp, id) = path.into_inner();
-    match c.catalog.get(&bp, &id) {
+    match c.catalog.get(&bp, &id).await {
         Ok(Some(v)) => HttpResponse::Ok().json(v),
         Ok(None) => HttpResponse::NotFound()
             .json(json!({"status": "error", "message": format!("no entity `{id}` of blueprint `{bp}`")})),

@@ -17,7 +17,7 @@ use crate::raw::RawApi;
 use crate::registry::{OnStart, Processor, Route};
 use crate::running::RunningIntegration;
 use crate::runtime::{Lifecycle, Runtime, SharedMapping};
-use crate::sink::{LocalCatalog, PortSink, Sink};
+use crate::sink::{CatalogRead, LocalCatalog, PortSink, SharedCatalog, Sink};
 use crate::wiring::Processors;
 
 /// What an integration registers, as the builder collected it.
@@ -53,8 +53,13 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     std::fs::create_dir_all(&settings.state_dir)
         .map_err(|e| Error::Config(format!("OCEAN__STATE_DIR `{}`: {e}", settings.state_dir.display())))?;
     let kind = settings.integration.kind.clone().unwrap_or_else(|| it.name.clone());
-    let chosen = choose_sink(&settings, it.sink, mapping, &kind, &identifier).await?;
-    let queue = Arc::new(Queue::open(&settings.queue, &settings.state_dir, processors.ids())?);
+    let db = match settings.queue.backend {
+        crate::config::QueueBackend::Postgres => Some(crate::postgres::Database::connect(&settings.postgres).await?),
+        _ => None,
+    };
+    let chosen = choose_sink(&settings, it.sink, mapping, &kind, &identifier, db.clone()).await?;
+    let workers_count = settings.event_workers_count.max(1);
+    let queue = Arc::new(Queue::open(&settings.queue, &settings.state_dir, processors.ids(), db, workers_count)?);
     let lifecycle = Arc::new(Lifecycle::default());
     let metrics = Arc::new(Metrics::new());
     let leaf_budget = Duration::from_millis(settings.mapping.leaf_budget_ms);
@@ -63,7 +68,6 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let evaluator = Arc::new(crate::mapping::evaluator::Evaluator::start(threads)?);
     let processing_timeout = Duration::from_secs_f64(settings.max_event_processing_seconds.max(0.001));
-    let workers_count = settings.event_workers_count.max(1);
     let rt = Arc::new(Runtime {
         pool: Arc::new(crate::pool::Pool::new(workers_count, processing_timeout)),
         processors: processors.clone(),
@@ -115,7 +119,7 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     let body_timeout = Duration::from_secs(settings.http.body_timeout_seconds);
     let guards = crate::legacy::guards(&it.routes, &context, &rt.metrics, settings.http.max_body_bytes, body_timeout)?;
     let routes = it.routes.into_iter().zip(guards).collect();
-    let server = crate::http::serve(&settings, &rt, &raw, chosen.catalog.clone(), routes, resyncer.clone())?;
+    let server = crate::http::serve(&settings, &rt, &raw, chosen.reader, routes, resyncer.clone())?;
     info!(addr = %server.addr, processors = processors.list.len(), "listening");
     for hook in it.on_start {
         let ctx = context.clone();
@@ -139,6 +143,8 @@ struct Chosen {
     sink: Arc<dyn Sink>,
     mapping: Mapping,
     catalog: Option<LocalCatalog>,
+    /// What the catalog read API serves: the local or the shared catalog, when it is the sink.
+    reader: Option<Arc<dyn CatalogRead>>,
     port: Option<Arc<PortSink>>,
 }
 
@@ -148,13 +154,20 @@ async fn choose_sink(
     mapping: Mapping,
     kind: &str,
     identifier: &str,
+    db: Option<Arc<crate::postgres::Database>>,
 ) -> Result<Chosen> {
     if let Some(sink) = given {
-        return Ok(Chosen { sink, mapping, catalog: None, port: None });
+        return Ok(Chosen { sink, mapping, catalog: None, reader: None, port: None });
     }
     if !settings.has_port_credentials() {
+        if let Some(db) = db {
+            // Replicas share the queue: they share the catalog too, so any of them shows every entity.
+            let c = Arc::new(SharedCatalog::new(db));
+            return Ok(Chosen { sink: c.clone(), mapping, catalog: None, reader: Some(c), port: None });
+        }
         let c = LocalCatalog::open(&settings.state_dir.join("catalog.redb"))?;
-        return Ok(Chosen { sink: Arc::new(c.clone()), mapping, catalog: Some(c), port: None });
+        let reader: Arc<dyn CatalogRead> = Arc::new(c.clone());
+        return Ok(Chosen { sink: Arc::new(c.clone()), mapping, catalog: Some(c), reader: Some(reader), port: None });
     }
     let port = Arc::new(
         PortSink::new(
@@ -167,7 +180,7 @@ async fn choose_sink(
         .request_timeout(Duration::from_secs(settings.port.request_timeout.max(1))),
     );
     if settings.mapping_file.is_some() {
-        return Ok(Chosen { sink: port, mapping, catalog: None, port: None });
+        return Ok(Chosen { sink: port, mapping, catalog: None, reader: None, port: None });
     }
     // In Port mode the mapping is the one Port holds (created from the default when missing).
     let fetched =
@@ -183,7 +196,7 @@ async fn choose_sink(
     // taking down every kind, and is reported.
     let mapping = Mapping::compile_lenient("Port", config, settings.allow_environment_variables_jq_access);
     report_broken(&mapping);
-    Ok(Chosen { sink: port.clone(), mapping, catalog: None, port: Some(port) })
+    Ok(Chosen { sink: port.clone(), mapping, catalog: None, reader: None, port: Some(port) })
 }
 
 /// Refreshes the mapping from Port every `OCEAN__PORT__APP_CONFIG_CACHE_TTL` seconds; a failed refresh

@@ -70,7 +70,7 @@ async fn list(req: HttpRequest, rt: Rt) -> HttpResponse {
     if let Some(r) = refuse(&req, &rt) {
         return r;
     }
-    HttpResponse::Ok().json(rt.queue.dead_letters())
+    HttpResponse::Ok().json(rt.queue.dead_letters().await)
 }
 
 async fn show(req: HttpRequest, rt: Rt, id: web::Path<String>) -> HttpResponse {
@@ -78,7 +78,7 @@ async fn show(req: HttpRequest, rt: Rt, id: web::Path<String>) -> HttpResponse {
         return r;
     }
     let Ok(id) = id.parse::<u64>() else { return no_such() };
-    match rt.queue.dead_letters().into_iter().find(|d| d.id == id) {
+    match rt.queue.dead_letters().await.into_iter().find(|d| d.id == id) {
         Some(d) => HttpResponse::Ok().json(d),
         None => no_such(),
     }
@@ -89,7 +89,7 @@ async fn delete(req: HttpRequest, rt: Rt, id: web::Path<String>) -> HttpResponse
         return r;
     }
     let Ok(id) = id.parse::<u64>() else { return no_such() };
-    if rt.queue.take_dead_letter(id).is_some() {
+    if rt.queue.take_dead_letter(id).await.is_some() {
         HttpResponse::Ok().json(json!({"status": "deleted", "id": id}))
     } else {
         no_such()
@@ -116,18 +116,18 @@ async fn replay(req: HttpRequest, rt: Rt, id: web::Path<String>) -> HttpResponse
         return r;
     }
     let Ok(id) = id.parse::<u64>() else { return no_such() };
-    let Some(d) = rt.queue.take_dead_letter(id) else {
+    let Some(d) = rt.queue.take_dead_letter(id).await else {
         return no_such();
     };
     let item = to_queued(&rt, &d);
     if item.processors.is_empty() {
-        rt.queue.dead_letter(&item, d.processors.clone(), d.error.clone(), d.attempts);
+        rt.queue.dead_letter(&item, d.processors.clone(), d.error.clone(), d.attempts).await;
         return HttpResponse::Conflict().json(json!({"status": "error", "message": "its processors no longer exist"}));
     }
     match rt.queue.push(item.clone(), None).await {
         Ok(_) => HttpResponse::Accepted().json(json!({"status": "replayed", "trace_id": d.trace_id})),
         Err(e) => {
-            rt.queue.dead_letter(&item, d.processors.clone(), d.error.clone(), d.attempts);
+            rt.queue.dead_letter(&item, d.processors.clone(), d.error.clone(), d.attempts).await;
             HttpResponse::ServiceUnavailable().json(json!({"status": "error", "message": e.to_string()}))
         }
     }

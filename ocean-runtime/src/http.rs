@@ -15,7 +15,6 @@ use crate::legacy::RouteGuard;
 use crate::raw::RawApi;
 use crate::registry::Route;
 use crate::runtime::Runtime;
-use crate::sink::LocalCatalog;
 
 /// The listening server.
 pub(crate) struct Server {
@@ -29,7 +28,7 @@ pub(crate) fn serve(
     settings: &Settings,
     rt: &Arc<Runtime>,
     raw: &Arc<RawApi>,
-    catalog: Option<LocalCatalog>,
+    catalog: Option<Arc<dyn crate::sink::CatalogRead>>,
     routes: Vec<(Route, Arc<RouteGuard>)>,
     resyncer: Arc<crate::resync::Resyncer>,
 ) -> Result<Server> {

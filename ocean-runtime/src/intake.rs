@@ -255,12 +255,18 @@ pub(crate) async fn handle(
             info!(trace_id = %trace_id, path = %path, "queued");
             reply(StatusCode::ACCEPTED, json!({"status": "accepted", "trace_id": trace_id}))
         }
-        Err(QueueError::Full) => {
-            let mut r = reject(m, "queue_full", StatusCode::SERVICE_UNAVAILABLE, "queue full".into());
+        Err(e) => {
+            let mut r = match e {
+                QueueError::Full => reject(m, "queue_full", StatusCode::SERVICE_UNAVAILABLE, "queue full".into()),
+                e => {
+                    warn!(trace_id = %trace_id, error = %e, "event not queued; the sender is asked to retry");
+                    reject(m, "queue", StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                }
+            };
+            // The sender retries: the event was not acknowledged.
             r.headers_mut()
                 .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
             r
         }
-        Err(e) => reject(m, "queue", StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

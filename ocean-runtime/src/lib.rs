@@ -67,6 +67,7 @@ mod logging;
 pub mod mapping;
 mod metrics;
 mod pool;
+mod postgres;
 mod processor;
 mod queue;
 mod rate;

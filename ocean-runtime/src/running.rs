@@ -48,8 +48,8 @@ impl RunningIntegration {
     }
 
     /// The dead letters, oldest first, as the admin API lists them (`GET /admin/dlq`).
-    pub fn dead_letters(&self) -> Vec<serde_json::Value> {
-        self.rt.queue.dead_letters().iter().filter_map(|d| serde_json::to_value(d).ok()).collect()
+    pub async fn dead_letters(&self) -> Vec<serde_json::Value> {
+        self.rt.queue.dead_letters().await.iter().filter_map(|d| serde_json::to_value(d).ok()).collect()
     }
 
     /// Waits for SIGINT or SIGTERM, then shuts down.
@@ -73,6 +73,7 @@ impl RunningIntegration {
     pub async fn shutdown(mut self) -> usize {
         let rt = self.rt.clone();
         rt.lifecycle.drain();
+        rt.queue.drain().await;
         let drained = tokio::time::timeout(self.wait, async {
             while !rt.queue.is_empty() {
                 tokio::time::sleep(Duration::from_millis(20)).await;

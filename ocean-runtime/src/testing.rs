@@ -303,7 +303,7 @@ impl TestIntegration {
     pub async fn wait_for_dead_letters(&self, count: usize, timeout: Duration) -> Vec<Value> {
         let deadline = Instant::now() + timeout;
         loop {
-            let dead = self.running().dead_letters();
+            let dead = self.running().dead_letters().await;
             if dead.len() >= count || Instant::now() >= deadline {
                 return dead;
             }

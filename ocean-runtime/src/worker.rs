@@ -76,7 +76,7 @@ async fn serve(rt: &Arc<Runtime>, raw: &Arc<crate::raw::RawApi>, slot: usize) {
                 error!(trace_id = %delivery.item.event.trace_id, error, "event processing panicked; dead-lettered");
                 let names =
                     delivery.item.processors.iter().filter_map(|&i| rt.processors.get(i)).map(|p| p.id.to_string());
-                rt.queue.dead_letter(&delivery.item, names.collect(), error, 1);
+                rt.queue.dead_letter(&delivery.item, names.collect(), error, 1).await;
                 rt.metrics.dead_lettered.increment(1);
                 rt.metrics.failed.increment(1);
                 rt.queue.ack(delivery);
@@ -179,7 +179,7 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
                 error.push_str(&format!("; and {} more", failed.len() - 10));
             }
             let full = QueuedEvent { event: std::sync::Arc::new(ev.clone()), ..item.clone() };
-            rt.queue.dead_letter(&full, names, error, attempts);
+            rt.queue.dead_letter(&full, names, error, attempts).await;
             rt.metrics.dead_lettered.increment(1);
             warn!(failures = failed.len(), "dead-lettered; replay it from the admin API or `ocean dlq`");
         }

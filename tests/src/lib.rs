@@ -25,6 +25,8 @@ pub fn payload_files(rel: &str) -> Vec<PathBuf> {
     v
 }
 
+pub mod postgres;
+
 /// A mapping of the kind `item` that [`Echo`] feeds: identifier `.id | tostring`, title `.title`,
 /// blueprint `item`.
 pub const ITEM_MAPPING: &str = r#"

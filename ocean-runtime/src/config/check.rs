@@ -218,6 +218,11 @@ impl Settings {
             "seconds",
         );
         range(&mut p, "queue.hot_memory_mib", self.queue.hot_memory_mib as f64, 0.0, 1024.0 * 1024.0, "MiB");
+        range(&mut p, "queue.lease_seconds", self.queue.lease_seconds as f64, 2.0, DAY, "seconds");
+        range(&mut p, "postgres.pool_size", self.postgres.pool_size as f64, 1.0, 1000.0, "connections");
+        if self.queue.backend == super::QueueBackend::Postgres && self.postgres.url.is_none() {
+            p.push("OCEAN__QUEUE__BACKEND=postgres needs OCEAN__POSTGRES__URL (postgres://user:password@host:port/database)".into());
+        }
         range(&mut p, "mapping.leaf_budget_ms", self.mapping.leaf_budget_ms as f64, 1.0, 600_000.0, "ms");
         range(&mut p, "port.request_timeout", self.port.request_timeout as f64, 1.0, 3600.0, "seconds");
         range(&mut p, "port.app_config_cache_ttl", self.port.app_config_cache_ttl as f64, 1.0, 365.0 * DAY, "seconds");

@@ -88,13 +88,17 @@ pub enum QueueBackend {
     Durable,
     /// In memory: lost with the process.
     Memory,
+    /// In PostgreSQL at `OCEAN__POSTGRES__URL`, shared by every replica of the integration: committed
+    /// before the event is acknowledged, ordered per entity across replicas, claimed with leases.
+    Postgres,
 }
 
 /// Queue settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct QueueSettings {
-    /// `OCEAN__QUEUE__BACKEND`: `durable` (default: persisted before acknowledgement) or `memory`.
+    /// `OCEAN__QUEUE__BACKEND`: `durable` (default: persisted before acknowledgement), `memory`, or
+    /// `postgres` (shared by replicas; see [`PostgresSettings`]).
     pub backend: QueueBackend,
     /// Most events held at once before intake answers 503 (`OCEAN__QUEUE__CAPACITY`).
     pub capacity: usize,
@@ -104,11 +108,57 @@ pub struct QueueSettings {
     /// that a worker does not read them back from disk and parse them again (`OCEAN__QUEUE__HOT_MEMORY_MIB`,
     /// default 32; 0 keeps none). Events beyond it wait on disk only.
     pub hot_memory_mib: usize,
+    /// With the `postgres` backend, how long a replica's claim on an entity's events lasts without being
+    /// renewed (`OCEAN__QUEUE__LEASE_SECONDS`, default 30). A replica renews its claims while it
+    /// processes; when it dies, another replica takes its entities over once the lease expires.
+    pub lease_seconds: u64,
 }
 
 impl Default for QueueSettings {
     fn default() -> Self {
-        Self { backend: QueueBackend::Durable, capacity: 100_000, dedup_window_seconds: 72 * 3600, hot_memory_mib: 32 }
+        Self {
+            backend: QueueBackend::Durable,
+            capacity: 100_000,
+            dedup_window_seconds: 72 * 3600,
+            hot_memory_mib: 32,
+            lease_seconds: 30,
+        }
+    }
+}
+
+/// The PostgreSQL shared by replicas (`OCEAN__QUEUE__BACKEND=postgres`).
+///
+/// Its debug form masks the password:
+///
+/// ```
+/// # use ocean::config::PostgresSettings;
+/// let s = PostgresSettings { url: Some("postgres://ocean:s3cret@db:5432/ocean".into()), ..Default::default() };
+/// let shown = format!("{s:?}");
+/// assert!(shown.contains("postgres://ocean:***@db:5432/ocean") && !shown.contains("s3cret"), "{shown}");
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PostgresSettings {
+    /// `OCEAN__POSTGRES__URL`: `postgres://user:password@host:port/database`. Never logged whole: its
+    /// password is masked wherever the runtime names it.
+    pub url: Option<String>,
+    /// Connections per replica (`OCEAN__POSTGRES__POOL_SIZE`, default 8), besides one that listens for
+    /// wake-ups.
+    pub pool_size: usize,
+}
+
+impl Default for PostgresSettings {
+    fn default() -> Self {
+        Self { url: None, pool_size: 8 }
+    }
+}
+
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("url", &self.url.as_deref().map(crate::postgres::redact))
+            .field("pool_size", &self.pool_size)
+            .finish()
     }
 }
 
@@ -204,6 +254,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Queue.
     pub queue: QueueSettings,
+    /// PostgreSQL, for the `postgres` queue backend.
+    pub postgres: PostgresSettings,
     /// Mapping evaluation.
     pub mapping: MappingSettings,
     /// Admin API.
@@ -230,6 +282,7 @@ impl Default for Settings {
             resync_on_start: true,
             rate_limit: RateLimitSettings::default(),
             queue: QueueSettings::default(),
+            postgres: PostgresSettings::default(),
             mapping: MappingSettings::default(),
             admin: AdminSettings::default(),
             port: PortSettings::default(),

@@ -1,258 +1,159 @@
 //! The queue between intake and workers: explicit ack and nack, per-group ordering, deduplication by
 //! delivery id, and dead letters.
 //!
-//! One idea per part: the [`scheduler`] orders events per group in memory (one in flight per group,
-//! groups in parallel) for every backend; a [`storage`] persists them (the embedded redb store of
-//! [`embedded`], or nothing for the memory backend), with the [`record`] codec; [`dedup`] and [`dead`]
-//! are components the storages use. This module joins them: it answers a push once the storage says the
-//! event is durable, keeps events whole in memory within a budget, and reads them back otherwise.
+//! Two kinds of queue behind one interface, chosen by `OCEAN__QUEUE__BACKEND`:
+//! - [`local`]: one process's queue. The [`scheduler`] orders events per group in memory (one in flight
+//!   per group, groups in parallel) over a [`storage`]: the embedded redb store of [`embedded`] with the
+//!   [`record`] codec (`durable`), or nothing (`memory`); [`dedup`] and [`dead`] are its components.
+//! - [`shared`]: the `postgres` backend, one queue for every replica, ordered per group across them by
+//!   leases held in the database.
 
 mod dead;
 mod dedup;
 mod embedded;
 mod item;
+mod local;
 mod record;
 mod scheduler;
+mod shared;
 mod storage;
 
-use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub(crate) use dead::DeadLetter;
-use item::skeleton_of;
 pub(crate) use item::{Delivery, Pushed, QueueError, QueuedEvent};
-use record::Record;
-use scheduler::Scheduler;
-use storage::Storage;
-use tracing::{error, info, warn};
+use local::Local;
+use shared::Shared;
 
 use crate::config::{QueueBackend, QueueSettings};
 use crate::error::Result;
-use crate::event::WebhookEvent;
-
-/// The budget of events kept whole in memory (body and parsed payload), by estimated size.
-struct Hot {
-    limit: usize,
-    used: AtomicUsize,
-}
-
-impl Hot {
-    /// Estimated memory of an event kept whole: its body and the parsed payload, a few times the body.
-    fn cost(e: &WebhookEvent) -> usize {
-        e.body.len().saturating_mul(5)
-    }
-
-    fn try_reserve(&self, cost: usize) -> bool {
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_add(cost).filter(|&t| t <= self.limit))
-            .is_ok()
-    }
-
-    fn release(&self, cost: usize) {
-        let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(cost)));
-    }
-}
+use crate::postgres::Database;
 
 /// The queue of one integration.
-pub(crate) struct Queue {
-    scheduler: Arc<Scheduler>,
-    storage: Box<dyn Storage>,
-    /// Processor identities (`path#name`) by index, as records name them.
-    names: Vec<String>,
-    capacity: usize,
-    /// Pushes between the capacity check and the scheduler.
-    pending: AtomicUsize,
-    hot: Hot,
-    /// Delivery ids of dead letters not yet superseded: a push of one of them supersedes its dead letter.
-    dead_deliveries: Mutex<HashSet<String>>,
+pub(crate) enum Queue {
+    /// This process's queue (`durable` or `memory`).
+    Local(Local),
+    /// The replicas' queue in PostgreSQL.
+    Shared(Arc<Shared>),
 }
 
 impl Queue {
     /// Opens the configured backend, restoring unfinished events in order. `names` identifies the
-    /// processors by index; events of processors that no longer exist are dead-lettered.
-    pub(crate) fn open(settings: &QueueSettings, state_dir: &Path, names: Vec<String>) -> Result<Self> {
-        let window = std::time::Duration::from_secs(settings.dedup_window_seconds);
-        let (storage, restored): (Box<dyn Storage>, _) = match settings.backend {
-            QueueBackend::Memory => (Box::new(storage::Volatile::new(window)), Vec::new()),
-            QueueBackend::Durable => {
-                let (s, restored) = embedded::Embedded::open(&state_dir.join("queue.redb"), window)?;
-                (Box::new(s), restored)
-            }
-        };
-        let q = Self {
-            scheduler: Arc::default(),
-            storage,
-            names,
-            capacity: settings.capacity.max(restored.len() + 1),
-            pending: AtomicUsize::new(0),
-            hot: Hot { limit: settings.hot_memory_mib.saturating_mul(1024 * 1024), used: AtomicUsize::new(0) },
-            dead_deliveries: Mutex::default(),
-        };
-        let open_dead = q.storage.dead_letters().into_iter().filter(|d| d.superseded_by.is_none());
-        q.dead_deliveries.lock().unwrap_or_else(|p| p.into_inner()).extend(open_dead.filter_map(|d| d.delivery));
-        let n = restored.len();
-        for (seq, record) in restored {
-            q.restore(seq, record);
+    /// processors by index; events of processors that no longer exist are dead-lettered. `db` is the
+    /// database of the `postgres` backend; `workers` bounds the groups a replica claims at once.
+    pub(crate) fn open(
+        settings: &QueueSettings,
+        state_dir: &Path,
+        names: Vec<String>,
+        db: Option<Arc<Database>>,
+        workers: usize,
+    ) -> Result<Self> {
+        match (settings.backend, db) {
+            (QueueBackend::Postgres, Some(db)) => Ok(Self::Shared(Shared::open(db, settings, names, workers))),
+            _ => Ok(Self::Local(Local::open(settings, state_dir, names)?)),
         }
-        if n > 0 {
-            info!(resumed = n, "queue restored");
-        }
-        Ok(q)
-    }
-
-    /// Puts a stored event back in its group; its body stays on disk until a worker takes it.
-    fn restore(&self, seq: u64, record: Record) {
-        let known: Vec<usize> =
-            record.processors.iter().filter_map(|n| self.names.iter().position(|m| m == n)).collect();
-        if known.len() < record.processors.len() {
-            let missing: Vec<String> = record.processors.iter().filter(|n| !self.names.contains(n)).cloned().collect();
-            warn!(trace_id = %record.trace_id, ?missing, "queued event names processors that no longer exist");
-            if known.is_empty() {
-                let delivery = record.delivery.clone();
-                let whole = QueuedEvent { seq, event: Arc::new(record.into_event()), processors: known, delivery };
-                self.dead_letter(&whole, missing, "no such processor in this build".into(), 0);
-                self.storage.remove(seq);
-                return;
-            }
-        }
-        let (event, delivery) = (Arc::new(record.skeleton()), record.delivery);
-        self.scheduler.push(QueuedEvent { seq, event, processors: known, delivery });
     }
 
     /// Adds an event; returns once it is held (persisted, for durable backends). With a delivery key, a
     /// key seen within the window is answered [`Pushed::Duplicate`], atomically.
-    pub(crate) async fn push(&self, mut item: QueuedEvent, delivery: Option<String>) -> Result<Pushed, QueueError> {
-        let pending = self.pending.fetch_add(1, Ordering::AcqRel);
-        let _guard = PendingGuard(&self.pending);
-        if self.scheduler.is_closed() {
-            return Err(QueueError::Closed);
+    pub(crate) async fn push(&self, item: QueuedEvent, delivery: Option<String>) -> Result<Pushed, QueueError> {
+        match self {
+            Self::Local(q) => q.push(item, delivery).await,
+            Self::Shared(q) => q.push(item, delivery).await,
         }
-        if self.scheduler.len() + pending >= self.capacity {
-            return Err(QueueError::Full);
-        }
-        if delivery.is_some() {
-            item.delivery.clone_from(&delivery);
-        }
-        // A redelivery of a dead-lettered event supersedes its dead letter once it is queued.
-        let superseding = delivery
-            .as_ref()
-            .is_some_and(|k| self.dead_deliveries.lock().unwrap_or_else(|p| p.into_inner()).contains(k))
-            .then(|| item.event.trace_id.clone());
-        let names: Vec<&str> = item.processors.iter().filter_map(|i| self.names.get(*i).map(String::as_str)).collect();
-        // What the scheduler holds: a volatile store keeps the body (not the parsed payload, several times
-        // its size); a durable one keeps the whole event within the budget, a skeleton beyond it. `source`
-        // is the event as received, for the storage to encode.
-        let cost = Hot::cost(&item.event);
-        let (source, whole) = if !self.storage.durable() {
-            if !item.event.payload.is_null() && !item.event.body.is_empty() {
-                Arc::make_mut(&mut item.event).payload = serde_json::Value::Null;
-            }
-            (item.event.clone(), false)
-        } else if !item.event.body.is_empty() && self.hot.try_reserve(cost) {
-            (item.event.clone(), true)
-        } else {
-            let skeleton = Arc::new(skeleton_of(&item.event));
-            (std::mem::replace(&mut item.event, skeleton), false)
-        };
-        let scheduler = self.scheduler.clone();
-        let on_durable = Box::new(move |seq| {
-            item.seq = seq;
-            scheduler.push(item);
-        });
-        let outcome = self.storage.persist(&source, &names, delivery.clone(), on_durable).await;
-        if whole && !matches!(outcome, Ok(Pushed::Queued)) {
-            self.hot.release(cost);
-        }
-        if let (Ok(Pushed::Queued), Some(key), Some(trace_id)) = (&outcome, &delivery, &superseding)
-            && self.dead_deliveries.lock().unwrap_or_else(|p| p.into_inner()).remove(key)
-        {
-            info!(trace_id = %trace_id, delivery = %key, "redelivery of a dead-lettered event; the dead letter is superseded");
-            self.storage.supersede(key, trace_id);
-        }
-        outcome
     }
 
     /// Waits for the next deliverable event, whole; `None` once closed.
     pub(crate) async fn next(&self) -> Option<Delivery> {
-        let mut item = self.scheduler.next().await?;
-        if !item.event.body.is_empty() {
-            if self.storage.durable() {
-                self.hot.release(Hot::cost(&item.event));
-            }
-            return Some(Delivery { item });
+        match self {
+            Self::Local(q) => q.next().await,
+            Self::Shared(q) => q.next().await,
         }
-        match self.storage.read(item.seq) {
-            Ok(record) => item.event = Arc::new(record.into_event()),
-            Err(e) => error!(seq = item.seq, error = %e, "cannot read a queued event back; processing what is known"),
-        }
-        Some(Delivery { item })
     }
 
     /// The event is done (applied, ignored or dead-lettered): it leaves the queue.
     pub(crate) fn ack(&self, delivery: Delivery) {
-        self.scheduler.done(&delivery.item);
-        self.storage.remove(delivery.item.seq);
+        match self {
+            Self::Local(q) => q.ack(delivery),
+            Self::Shared(q) => q.ack(delivery),
+        }
     }
 
     /// The event is not done: it goes back to the head of its group.
-    pub(crate) fn nack(&self, mut delivery: Delivery) {
-        if self.storage.durable() {
-            // Back to a skeleton: the next delivery reads the event from disk, and the budget stays exact.
-            delivery.item.event = Arc::new(skeleton_of(&delivery.item.event));
+    pub(crate) fn nack(&self, delivery: Delivery) {
+        match self {
+            Self::Local(q) => q.nack(delivery),
+            Self::Shared(q) => q.nack(delivery),
         }
-        self.scheduler.requeue(delivery.item);
     }
 
     /// Records a permanent failure of some of the event's processors.
-    pub(crate) fn dead_letter(&self, item: &QueuedEvent, processors: Vec<String>, error: String, attempts: u32) {
-        if let Some(key) = &item.delivery {
-            self.dead_deliveries.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone());
+    pub(crate) async fn dead_letter(&self, item: &QueuedEvent, processors: Vec<String>, error: String, attempts: u32) {
+        match self {
+            Self::Local(q) => q.dead_letter(item, processors, error, attempts),
+            Self::Shared(q) => q.dead_letter(DeadLetter::of(item, processors, error, attempts)).await,
         }
-        self.storage.dead_letter(DeadLetter::of(item, processors, error, attempts));
     }
 
     /// The dead letters, oldest first.
-    pub(crate) fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.storage.dead_letters()
+    pub(crate) async fn dead_letters(&self) -> Vec<DeadLetter> {
+        match self {
+            Self::Local(q) => q.dead_letters(),
+            Self::Shared(q) => q.dead_letters().await,
+        }
     }
 
     /// Takes a dead letter out of the store, to re-enqueue or drop it.
-    pub(crate) fn take_dead_letter(&self, id: u64) -> Option<DeadLetter> {
-        self.storage.take_dead_letter(id)
+    pub(crate) async fn take_dead_letter(&self, id: u64) -> Option<DeadLetter> {
+        match self {
+            Self::Local(q) => q.take_dead_letter(id),
+            Self::Shared(q) => q.take_dead_letter(id).await,
+        }
     }
 
-    /// Events held, in flight included.
+    /// Events held, in flight included (with `postgres`: this replica's).
     pub(crate) fn len(&self) -> usize {
-        self.scheduler.len()
+        match self {
+            Self::Local(q) => q.len(),
+            Self::Shared(q) => q.len(),
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Events held per path.
+    /// Events held per path (with `postgres`: in the database, as last counted).
     pub(crate) fn depth_by_path(&self) -> Vec<(String, usize)> {
-        self.scheduler.depth_by_path()
+        match self {
+            Self::Local(q) => q.depth_by_path(),
+            Self::Shared(q) => q.depth_by_path(),
+        }
     }
 
     /// Whether a push would be accepted now.
     pub(crate) fn can_accept(&self) -> bool {
-        !self.scheduler.is_closed() && self.scheduler.len() < self.capacity
+        match self {
+            Self::Local(q) => q.can_accept(),
+            Self::Shared(q) => q.can_accept(),
+        }
+    }
+
+    /// Shutdown begins: take no new work. A shared queue gives up the entities no worker has started, so
+    /// that other replicas take them at once.
+    pub(crate) async fn drain(&self) {
+        if let Self::Shared(q) = self {
+            q.drain().await;
+        }
     }
 
     /// Stops deliveries: `next` returns `None` from now on.
     pub(crate) fn close(&self) {
-        self.scheduler.close();
-    }
-}
-
-struct PendingGuard<'a>(&'a AtomicUsize);
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        match self {
+            Self::Local(q) => q.close(),
+            Self::Shared(q) => q.close(),
+        }
     }
 }
 

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use actix_web::web::Bytes;
 use serde_json::{Value, json};
 
-use super::{Queue, QueuedEvent};
+use super::QueuedEvent;
+use super::local::Local as Queue;
 use crate::config::{QueueBackend, QueueSettings};
 use crate::{Headers, WebhookEvent};
 
@@ -25,8 +26,13 @@ fn event(id: u64) -> QueuedEvent {
 }
 
 fn open(dir: &std::path::Path, hot_bytes: usize) -> Queue {
-    let settings =
-        QueueSettings { backend: QueueBackend::Durable, capacity: 100, dedup_window_seconds: 60, hot_memory_mib: 0 };
+    let settings = QueueSettings {
+        backend: QueueBackend::Durable,
+        capacity: 100,
+        dedup_window_seconds: 60,
+        hot_memory_mib: 0,
+        lease_seconds: 30,
+    };
     let mut q = Queue::open(&settings, dir, vec!["/items#items".into()]).unwrap();
     q.hot.limit = hot_bytes;
     q

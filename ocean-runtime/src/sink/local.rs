@@ -169,7 +169,7 @@ fn write(table: &mut redb::Table<'_, &str, &[u8]>, changes: &Changes) -> Result<
 }
 
 /// Port's entity shape; with merge, properties and relations are merged into the existing ones.
-fn to_doc(e: &Entity, id: &str, existing: Option<Value>) -> Value {
+pub(super) fn to_doc(e: &Entity, id: &str, existing: Option<Value>) -> Value {
     let (mut props, mut rels) = match existing {
         Some(Value::Object(mut old)) => (
             match old.remove("properties") {
@@ -211,5 +211,15 @@ impl Sink for LocalCatalog {
     /// Every entity of the local catalog is this integration's.
     fn owned<'a>(&'a self, blueprint: &'a str) -> BoxFuture<'a, Result<Vec<String>, SinkError>> {
         Box::pin(async move { self.identifiers(blueprint).map_err(|e| SinkError(e.to_string())) })
+    }
+}
+
+impl super::CatalogRead for LocalCatalog {
+    fn list<'a>(&'a self, blueprint: &'a str) -> BoxFuture<'a, Result<Vec<Value>, SinkError>> {
+        Box::pin(async move { LocalCatalog::list(self, blueprint).map_err(|e| SinkError(e.to_string())) })
+    }
+
+    fn get<'a>(&'a self, blueprint: &'a str, identifier: &'a str) -> BoxFuture<'a, Result<Option<Value>, SinkError>> {
+        Box::pin(async move { LocalCatalog::get(self, blueprint, identifier).map_err(|e| SinkError(e.to_string())) })
     }
 }

@@ -2,9 +2,11 @@
 
 mod local;
 mod port;
+mod shared;
 
 pub use local::LocalCatalog;
 pub use port::PortSink;
+pub(crate) use shared::SharedCatalog;
 
 use crate::mapping::Changes;
 use crate::processor::BoxFuture;
@@ -28,4 +30,17 @@ pub trait Sink: Send + Sync + 'static {
     fn ready(&self) -> bool {
         true
     }
+}
+
+/// The catalog read API's source (`/catalog/...`): the embedded local catalog, or the one replicas share
+/// in PostgreSQL.
+pub(crate) trait CatalogRead: Send + Sync + 'static {
+    /// Every entity of a blueprint, ordered by identifier.
+    fn list<'a>(&'a self, blueprint: &'a str) -> BoxFuture<'a, Result<Vec<serde_json::Value>, SinkError>>;
+    /// One entity, as Port shows it.
+    fn get<'a>(
+        &'a self,
+        blueprint: &'a str,
+        identifier: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, SinkError>>;
 }

@@ -108,6 +108,18 @@ pub(crate) async fn send_github(
     delivery: &str,
     secret: &str,
 ) -> (u16, serde_json::Value) {
+    try_send_github(client, base, event, body, delivery, secret).await.expect("request to the example")
+}
+
+/// [`send_github`], with the transport's error when the request got no answer (a replica down).
+pub(crate) async fn try_send_github(
+    client: &reqwest::Client,
+    base: &str,
+    event: &str,
+    body: &[u8],
+    delivery: &str,
+    secret: &str,
+) -> Result<(u16, serde_json::Value), reqwest::Error> {
     let sig = ocean::auth::sign(ocean::auth::Algorithm::Sha256, secret.as_bytes(), &[body]);
     let sig: String = sig.iter().map(|b| format!("{b:02x}")).collect();
     let r = client
@@ -118,10 +130,9 @@ pub(crate) async fn send_github(
         .header("x-hub-signature-256", format!("sha256={sig}"))
         .body(body.to_vec())
         .send()
-        .await
-        .expect("request to the example");
+        .await?;
     let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    Ok((status, r.json().await.unwrap_or(serde_json::Value::Null)))
 }
 
 /// Polls `f` every 50 ms until it gives a value, for at most 60 s.
