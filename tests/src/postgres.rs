@@ -19,6 +19,11 @@ pub struct PgCluster {
     as_postgres: bool,
 }
 
+/// Whether PostgreSQL's server binaries are installed (for harnesses that report instead of failing).
+pub fn available() -> bool {
+    std::panic::catch_unwind(bin_dir).is_ok()
+}
+
 /// The directory of `initdb`, `pg_ctl` and `psql`: the newest of Debian's versioned directories, or
 /// what `pg_config` says.
 fn bin_dir() -> PathBuf {

@@ -215,3 +215,44 @@ async fn postgres_stopped_under_load_acknowledges_nothing_and_processing_resumes
     let ready = client.get(format!("{}/health/ready", replica.base)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+/// Runs the binary until it exits; its status and standard error.
+fn run_to_exit(envs: &[(&str, &str)]) -> (bool, String) {
+    let dir = ocean_tests::temp_state_dir("pg-start");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_example-github"))
+        .current_dir(&dir)
+        .env("OCEAN__STATE_DIR", dir.join("state"))
+        .env("OCEAN__HTTP__PORT", "0")
+        .env("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", SECRET)
+        .env("OCEAN__QUEUE__BACKEND", "postgres")
+        .env("RUST_LOG", "error")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn an_unreachable_or_forbidden_database_stops_the_start_naming_the_setting_without_its_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://ocean:hunter2@127.0.0.1:{port}/ocean");
+    let (ok, err) = run_to_exit(&[("OCEAN__POSTGRES__URL", &url)]);
+    assert!(!ok, "started without its database");
+    assert!(err.contains("OCEAN__POSTGRES__URL") && err.contains("cannot connect"), "{err}");
+    assert!(err.contains("ocean:***@127.0.0.1") && !err.contains("hunter2"), "the password is masked: {err}");
+
+    let (ok, err) = run_to_exit(&[]);
+    assert!(!ok);
+    assert!(err.contains("OCEAN__POSTGRES__URL"), "a missing URL is named: {err}");
+
+    // A user without the right to create the schema (PostgreSQL 15 gives none on `public`).
+    let pg = PgCluster::start();
+    pg.database("owned");
+    pg.sql("postgres", "CREATE ROLE visitor LOGIN PASSWORD 'visitor-secret'");
+    let url = format!("postgres://visitor:visitor-secret@127.0.0.1:{}/owned", pg.port);
+    let (ok, err) = run_to_exit(&[("OCEAN__POSTGRES__URL", &url)]);
+    assert!(!ok, "started without the rights to its schema");
+    assert!(err.contains("OCEAN__POSTGRES__URL") && err.contains("permission denied"), "{err}");
+    assert!(!err.contains("visitor-secret"), "{err}");
+}

@@ -8,6 +8,8 @@
 //!    (received to applied, from the integration's histogram).
 //! 5. Live events at a quarter of the end-to-end saturation rate, alone and while the example resyncs
 //!    issues from a GitHub API on loopback: their end-to-end p99 in both runs (`crate::resync`).
+//! 6. Two replicas on a private PostgreSQL (`crate::replicas`): intake and end to end, as ratios to the
+//!    ceiling and to the embedded durable queue of the same run.
 //! 4. Resident memory idle, peak during the burst (with the queue depth reached), and peak with 100,000
 //!    events queued (20,000 with `--quick`) behind a Port that answers 503 to everything.
 
@@ -195,6 +197,9 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
         crate::resync::live_during_resync(&bin, &ring, &client, first, a.connections, rate, d, a.smoke).await?;
     first += 1_000_000;
     report["live_during_resync"] = during;
+    // 6. Two replicas on PostgreSQL.
+    report["postgres"] = crate::replicas::two_replicas(&bin, &ring, &client, first, a.connections, d).await?;
+    first += 1_000_000_000;
     // 4. Resident memory with many events queued: Port stops answering, so nothing leaves the queue.
     let count = if a.smoke {
         500
@@ -213,6 +218,20 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
         "intake_memory_to_ceiling": (ratio("intake_rps_memory") * 1000.0).round() / 1000.0,
         "e2e_to_ceiling": (ratio("e2e_eps") * 1000.0).round() / 1000.0,
     });
+    let pg = report["postgres"].clone();
+    let pg = |k: &str| pg[k].as_f64().unwrap_or(0.0);
+    let durable_intake = report["intake_rps"].as_f64().unwrap_or(0.0);
+    let durable_e2e = report["e2e_eps"].as_f64().unwrap_or(0.0);
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    let ratios = json!({
+        "postgres_intake_to_ceiling": round(pg("intake_rps") / ceiling_rps.max(1.0)),
+        "postgres_intake_to_durable": round(pg("intake_rps") / durable_intake.max(1.0)),
+        "postgres_e2e_to_ceiling": round(pg("e2e_eps") / ceiling_rps.max(1.0)),
+        "postgres_e2e_to_durable": round(pg("e2e_eps") / durable_e2e.max(1.0)),
+    });
+    for (k, v) in ratios.as_object().into_iter().flatten() {
+        report["ratios"][k] = v.clone();
+    }
     let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
     std::fs::write(&a.report, &text).map_err(|e| format!("{}: {e}", a.report.display()))?;
     std::fs::write(a.report.with_extension("md"), markdown(&report)).map_err(|e| e.to_string())?;
@@ -266,7 +285,9 @@ fn markdown(r: &Value) -> String {
 | RSS idle (MiB) | {} | | ≤ 25 |\n\
 | Peak RSS during the burst (MiB), queue depth reached {} | {} | | |\n\
 | Peak RSS with {} events queued (MiB) | {} | | ≤ 200 at 100,000 |\n\
-| Live events at {}/s: end-to-end p99 alone / during a resync (ms, bucket bound), resync objects listed per second | {} / {} ({}/s) | | |\n",
+| Live events at {}/s: end-to-end p99 alone / during a resync (ms, bucket bound), resync objects listed per second | {} / {} ({}/s) | | |\n\
+| Intake, 2 replicas on PostgreSQL (req/s; ratio to the durable queue: {}) | {} | {} | ≥ 0.5 of durable |\n\
+| End to end, 2 replicas on PostgreSQL (events/s; ratio to the durable queue: {}) | {} | {} | |\n",
         f("ceiling_rps"),
         f("intake_rps"),
         ratio("intake_durable_to_ceiling"),
@@ -287,5 +308,11 @@ fn markdown(r: &Value) -> String {
         r["live_during_resync"]["without_resync"]["e2e_p99_ms"],
         r["live_during_resync"]["with_resync"]["e2e_p99_ms"],
         r["live_during_resync"]["resync_items_per_sec"],
+        ratio("postgres_intake_to_durable"),
+        r["postgres"]["intake_rps"],
+        ratio("postgres_intake_to_ceiling"),
+        ratio("postgres_e2e_to_durable"),
+        r["postgres"]["e2e_eps"],
+        ratio("postgres_e2e_to_ceiling"),
     )
 }

@@ -7,6 +7,8 @@
 //! - `port`: the example in Port mode against a Port on loopback that answers 30 % of calls 429 or 503
 //!   with `Retry-After` and holds 5 % past the client's timeout; an event is applied when its entity is in
 //!   that Port;
+//! - `replicas`: three replicas on a private PostgreSQL, the load spread over them; in each round one of
+//!   them (in turn) is killed with SIGKILL and started again; the shared catalog is read from a replica;
 //! - `storm`: malformed, oversized, forged and replayed requests mixed with valid ones.
 
 use std::collections::BTreeSet;
@@ -59,6 +61,7 @@ pub(crate) fn run(a: Args) -> Result<(), String> {
             sigkill(&a, &bin, &p, &client).await?,
             sigterm(&a, &bin, &p, &client).await?,
             port_faults(&a, &bin, &p, &client).await?,
+            replicas(&a, &bin, &p, &client).await?,
             storm(&bin, &p, &client).await?,
         ])
     })?;
@@ -190,6 +193,58 @@ async fn sigkill(a: &Args, bin: &std::path::Path, p: &Arc<Payloads>, client: &re
         scenario: "sigkill",
         load: format!("{} connections × {:.1} s × {} rounds", a.connections, a.seconds, a.rounds),
         faults: format!("{} SIGKILL, restart on the same state", a.rounds),
+        tried,
+        acknowledged: acked.len(),
+        applied: n,
+    })
+}
+
+async fn replicas(a: &Args, bin: &std::path::Path, p: &Arc<Payloads>, client: &reqwest::Client) -> Result<Row, String> {
+    use ocean_tests::postgres::{self, PgCluster};
+    if !postgres::available() {
+        return Err("the replicas scenario needs PostgreSQL: apt-get install -y postgresql".into());
+    }
+    let pg = PgCluster::start();
+    let url = pg.database("faults");
+    let env = [("OCEAN__POSTGRES__URL", url.as_str()), ("OCEAN__QUEUE__LEASE_SECONDS", "3")];
+    let start = |i: usize| {
+        let dir = state_dir(&format!("replica-{i}"));
+        start_example_env(bin, "postgres", client, dir, &env)
+    };
+    let mut replicas = vec![start(0).await?, start(1).await?, start(2).await?];
+    let mut acked = BTreeSet::new();
+    let mut tried = 0;
+    let per = (a.connections / 3).max(1);
+    for round in 0..a.rounds {
+        let victim = round as usize % replicas.len();
+        let pid = replicas[victim].child.id();
+        let after = Duration::from_secs_f64(a.seconds * 0.5);
+        let killer = tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        });
+        let base = 20_000_000 * (u64::from(round) + 1);
+        let seconds = Duration::from_secs_f64(a.seconds);
+        let mut sends = Vec::new();
+        for (i, r) in replicas.iter().enumerate() {
+            let (client, url, p) = (client.clone(), r.base.clone(), p.clone());
+            let range = (base + i as u64 * 1_000_000, u64::MAX);
+            sends.push(tokio::spawn(async move { send_until(&client, &url, &p, range, per, seconds).await }));
+        }
+        for s in sends {
+            let (t, ok) = s.await.map_err(|e| e.to_string())?;
+            tried += t;
+            acked.extend(ok);
+        }
+        let _ = killer.await;
+        replicas[victim] = start(victim + 10 * (round as usize + 1)).await?;
+    }
+    let n = applied(client, &replicas[0].base, &acked, Duration::from_secs(120)).await;
+    drop(replicas);
+    Ok(Row {
+        scenario: "replicas",
+        load: format!("3 replicas × {per} connections × {:.1} s × {} rounds", a.seconds, a.rounds),
+        faults: format!("{} SIGKILL of one replica in turn, restarted; leases of 3 s taken over", a.rounds),
         tried,
         acknowledged: acked.len(),
         applied: n,

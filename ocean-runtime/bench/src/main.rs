@@ -12,6 +12,7 @@ mod fake_port;
 mod faults;
 mod load;
 mod payloads;
+mod replicas;
 mod resync;
 
 use clap::{Parser, Subcommand};
