@@ -59,6 +59,15 @@ impl Database {
             config.connect_timeout(Duration::from_secs(5));
         }
         config.application_name("ocean");
+        // Commits wait for their WAL flush only where the runtime asks (intake, dead letters): the
+        // acknowledgement of a processed event and the catalog's writes may be lost with a crash of the
+        // database, together with everything after them in the WAL, so the event is processed again
+        // (at least once). Intake's commits, which a 202 promises, stay synchronous.
+        let options = match config.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} -c synchronous_commit=off"),
+            _ => "-c synchronous_commit=off".to_owned(),
+        };
+        config.options(options);
         let manager =
             Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)

@@ -126,6 +126,8 @@ async fn commit_on(
         .collect();
     keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let txn = client.transaction().await?;
+    // Acknowledged means durable: this commit waits for its flush (the session's default does not).
+    txn.batch_execute("SET LOCAL synchronous_commit = on").await?;
     let fresh: HashSet<String> = if keys.is_empty() {
         HashSet::new()
     } else {

@@ -61,7 +61,7 @@ async fn claim(q: &Arc<Shared>, room: usize) -> Result<usize, String> {
             .prepare_cached(
                 "WITH free AS (
                     SELECT group_key FROM ocean_groups
-                    WHERE lease_until IS NULL OR lease_until < now()
+                    WHERE pending > 0 AND (lease_until IS NULL OR lease_until < now())
                     ORDER BY turn LIMIT $1 FOR UPDATE SKIP LOCKED)
                  UPDATE ocean_groups g SET owner = $2, lease_until = now() + make_interval(secs => $3)
                  FROM free WHERE g.group_key = free.group_key
@@ -167,42 +167,59 @@ pub(super) async fn finish(q: &Arc<Shared>, item: QueuedEvent) {
     }
 }
 
-/// One transaction of [`finish`]: the next event of the group when this replica keeps it.
+/// One statement of [`finish`]: deletes the event, counts it off its group, and either keeps the
+/// group (renewing the lease, returning its next event) or gives it up when it has no events left or the
+/// replica is stopping. A group emptied here stays as a row without owner until the janitor removes it.
 async fn finish_once(q: &Arc<Shared>, seq: i64, group: &str) -> Result<Option<Row>, String> {
-    let mut client = q.db.client().await?;
+    let client = q.db.client().await?;
     let keep = !q.draining.load(Ordering::Acquire);
     let run = async {
-        let txn = client.transaction().await?;
-        let deleted = txn.execute("DELETE FROM ocean_events WHERE seq = $1", &[&seq]).await? as i32;
-        let row = txn
-            .query_opt(
-                "UPDATE ocean_groups SET pending = pending - $2,
-                     lease_until = CASE WHEN owner = $3 THEN now() + make_interval(secs => $4) ELSE lease_until END
-                 WHERE group_key = $1 RETURNING pending, owner = $3",
-                &[&group, &deleted, &q.me, &q.lease.as_secs_f64()],
+        let stmt = client
+            .prepare_cached(
+                "WITH d AS (DELETE FROM ocean_events WHERE seq = $1 RETURNING 1),
+                 n AS (SELECT count(*)::int AS n FROM d),
+                 u AS (
+                    UPDATE ocean_groups g SET
+                        pending = g.pending - n.n,
+                        owner = CASE WHEN g.owner = $3 AND (g.pending - n.n <= 0 OR NOT $4) THEN NULL ELSE g.owner END,
+                        lease_until = CASE
+                            WHEN g.owner = $3 AND (g.pending - n.n <= 0 OR NOT $4) THEN NULL
+                            WHEN g.owner = $3 THEN now() + make_interval(secs => $5)
+                            ELSE g.lease_until END
+                    FROM n WHERE g.group_key = $2
+                    RETURNING g.owner IS NOT DISTINCT FROM $3 AS mine)
+                 SELECT e.seq, e.group_key, e.record FROM u
+                 LEFT JOIN LATERAL (
+                    SELECT seq, group_key, record FROM ocean_events
+                    WHERE group_key = $2 AND seq > $1 ORDER BY seq LIMIT 1) e ON true
+                 WHERE u.mine",
             )
             .await?;
-        let next = match row {
-            Some(r) if r.get::<_, i32>(0) <= 0 => {
-                txn.execute("DELETE FROM ocean_groups WHERE group_key = $1 AND pending <= 0", &[&group]).await?;
-                None
-            }
-            Some(r) if r.get::<_, bool>(1) && keep => {
-                txn.query_opt(
-                    "SELECT seq, group_key, record FROM ocean_events WHERE group_key = $1 ORDER BY seq LIMIT 1",
-                    &[&group],
-                )
-                .await?
-            }
-            Some(r) if r.get::<_, bool>(1) => {
-                txn.execute("UPDATE ocean_groups SET owner = NULL, lease_until = NULL WHERE group_key = $1", &[&group])
+        let row = client.query_opt(&stmt, &[&seq, &group, &q.me, &keep, &q.lease.as_secs_f64()]).await?;
+        match row {
+            Some(r) if r.get::<_, Option<i64>>(0).is_some() => Ok(Some(r)),
+            // Kept, but its next event was committed after this statement's snapshot (an intake that held
+            // the group's row): read it with a new one.
+            Some(_) => {
+                let next = client
+                    .query_opt(
+                        "SELECT seq, group_key, record FROM ocean_events WHERE group_key = $1 ORDER BY seq LIMIT 1",
+                        &[&group],
+                    )
                     .await?;
-                None
+                if next.is_none() {
+                    // Counted but empty: given up, for the claim that finds it to reset its count.
+                    client
+                        .execute(
+                            "UPDATE ocean_groups SET owner = NULL, lease_until = NULL WHERE group_key = $1 AND owner = $2",
+                            &[&group, &q.me],
+                        )
+                        .await?;
+                }
+                Ok(next)
             }
-            _ => None,
-        };
-        txn.commit().await?;
-        Ok::<_, tokio_postgres::Error>(next)
+            None => Ok(None),
+        }
     };
     run.await.map_err(|e| describe(&e))
 }
@@ -226,12 +243,12 @@ pub(super) async fn release(q: &Shared, group: &str) {
     q.give_up(group);
 }
 
-/// A group counted without events: its count is reset and it is given up.
+/// A group counted without events (its count was left by an interrupted transaction): reset and given up.
 async fn forget(q: &Arc<Shared>, group: &str) {
     if let Ok(c) = q.db.client().await {
         let _ = c
             .execute(
-                "DELETE FROM ocean_groups g WHERE group_key = $1 AND owner = $2
+                "UPDATE ocean_groups g SET pending = 0 WHERE group_key = $1 AND owner = $2
                  AND NOT EXISTS (SELECT 1 FROM ocean_events e WHERE e.group_key = g.group_key)",
                 &[&group, &q.me],
             )
@@ -306,6 +323,14 @@ pub(super) async fn janitor(q: Weak<Shared>, stop: CancellationToken) {
                 shared.total.store(depth.iter().map(|d| d.1).sum(), Ordering::Release);
                 *shared.depth.lock().unwrap_or_else(|p| p.into_inner()) = depth;
             }
+            // Entities without events and without owner: their rows go (an intake adding an event to one
+            // holds its row, and this delete then skips it).
+            let _ = c
+                .execute(
+                    "DELETE FROM ocean_groups WHERE pending <= 0 AND (lease_until IS NULL OR lease_until < now())",
+                    &[],
+                )
+                .await;
             if round.is_multiple_of(30) {
                 let _ = c.execute("DELETE FROM ocean_deliveries WHERE expires_at < now()", &[]).await;
             }

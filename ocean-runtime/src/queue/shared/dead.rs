@@ -17,6 +17,7 @@ pub(super) async fn add(db: &Database, d: DeadLetter) {
             let mut client = db.client().await?;
             let run = async {
                 let txn = client.transaction().await?;
+                txn.batch_execute("SET LOCAL synchronous_commit = on").await?;
                 txn.execute(
                     "INSERT INTO ocean_dead_letters (delivery, letter) VALUES ($1, $2)",
                     &[&d.delivery, &letter],
