@@ -110,6 +110,10 @@ async fn metrics_text(rt: State) -> HttpResponse {
     for (path, depth) in rt.queue.depth_by_path() {
         rt.metrics.queue_depth(path).set(depth as f64);
     }
+    if let Some((up, leased)) = rt.queue.replica() {
+        rt.metrics.gauge(crate::metrics::DATABASE_UP).set(if up { 1.0 } else { 0.0 });
+        rt.metrics.gauge(crate::metrics::LEASED).set(leased as f64);
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(rt.metrics.render())
 }
 

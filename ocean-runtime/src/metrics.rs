@@ -18,6 +18,8 @@ pub(crate) const RETRIED: &str = "ocean_events_retried_total";
 pub(crate) const UPSERTED: &str = "ocean_entities_upserted_total";
 pub(crate) const DELETED: &str = "ocean_entities_deleted_total";
 pub(crate) const QUEUE_DEPTH: &str = "ocean_queue_depth";
+pub(crate) const DATABASE_UP: &str = "ocean_queue_database_up";
+pub(crate) const LEASED: &str = "ocean_queue_leased_entities";
 pub(crate) const LATENCY: &str = "ocean_event_processing_seconds";
 pub(crate) const E2E: &str = "ocean_event_end_to_end_seconds";
 pub(crate) const SINK_ERRORS: &str = "ocean_sink_errors_total";
@@ -108,6 +110,11 @@ impl Metrics {
     /// Events held by the queue on one path.
     pub(crate) fn queue_depth(&self, path: String) -> Gauge {
         self.recorder.register_gauge(&Key::from_parts(QUEUE_DEPTH, vec![Label::new("path", path)]), &METADATA)
+    }
+
+    /// A gauge without labels.
+    pub(crate) fn gauge(&self, name: &'static str) -> Gauge {
+        self.recorder.register_gauge(&Key::from_name(name), &METADATA)
     }
 
     /// The Prometheus text exposition.

@@ -190,6 +190,8 @@ async fn postgres_stopped_under_load_acknowledges_nothing_and_processing_resumes
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let ready = client.get(format!("{}/health/ready", replica.base)).send().await.unwrap();
     assert_eq!(ready.status(), 503, "readiness fails while PostgreSQL is unreachable");
+    let metrics = client.get(format!("{}/metrics", replica.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "ocean_queue_database_up 0"), "{metrics}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let up = Instant::now();
     pg.start_server();
@@ -214,6 +216,8 @@ async fn postgres_stopped_under_load_acknowledges_nothing_and_processing_resumes
     .await;
     let ready = client.get(format!("{}/health/ready", replica.base)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
+    let metrics = client.get(format!("{}/metrics", replica.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "ocean_queue_database_up 1"), "{metrics}");
 }
 
 /// Runs the binary until it exits; its status and standard error.

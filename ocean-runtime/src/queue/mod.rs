@@ -132,6 +132,15 @@ impl Queue {
         }
     }
 
+    /// With `postgres`: whether the database answered the last operation, and the entities this replica
+    /// leases.
+    pub(crate) fn replica(&self) -> Option<(bool, usize)> {
+        match self {
+            Self::Local(_) => None,
+            Self::Shared(q) => Some(q.replica()),
+        }
+    }
+
     /// Whether a push would be accepted now.
     pub(crate) fn can_accept(&self) -> bool {
         match self {

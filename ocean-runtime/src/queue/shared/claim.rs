@@ -318,10 +318,18 @@ pub(super) async fn janitor(q: Weak<Shared>, stop: CancellationToken) {
         if let Ok(c) = shared.db.client().await {
             let counted = c.query("SELECT path, count(*) FROM ocean_events GROUP BY path ORDER BY path", &[]).await;
             if let Ok(rows) = counted {
-                let depth: Vec<(String, usize)> =
+                let counted: Vec<(String, usize)> =
                     rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as usize)).collect();
-                shared.total.store(depth.iter().map(|d| d.1).sum(), Ordering::Release);
-                *shared.depth.lock().unwrap_or_else(|p| p.into_inner()) = depth;
+                shared.total.store(counted.iter().map(|d| d.1).sum(), Ordering::Release);
+                let mut depth = shared.depth.lock().unwrap_or_else(|p| p.into_inner());
+                // A path whose events are all done shows 0 rather than its last count.
+                for (path, n) in depth.iter_mut() {
+                    *n = counted.iter().find(|c| c.0 == *path).map_or(0, |c| c.1);
+                }
+                let new: Vec<(String, usize)> =
+                    counted.into_iter().filter(|c| !depth.iter().any(|d| d.0 == c.0)).collect();
+                depth.extend(new);
+                depth.sort();
             }
             // Entities without events and without owner: their rows go (an intake adding an event to one
             // holds its row, and this delete then skips it).

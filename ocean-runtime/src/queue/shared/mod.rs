@@ -176,9 +176,14 @@ impl Shared {
         dead::take(&self.db, id).await
     }
 
-    /// Events this replica holds (leased groups' events ready or in flight).
+    /// Entities this replica leases (their events ready, in flight or being acknowledged).
     pub(crate) fn len(&self) -> usize {
         self.lock().groups.len()
+    }
+
+    /// Whether the database answered the last operation, and the entities this replica leases.
+    pub(crate) fn replica(&self) -> (bool, usize) {
+        (self.db.healthy(), self.len())
     }
 
     /// Events in the database, by path, as last counted.
