@@ -42,6 +42,10 @@ pub(crate) struct Args {
     /// The example binary (default: built with `cargo build --release -p example-github`).
     #[arg(long)]
     binary: Option<PathBuf>,
+    /// Only the ceiling and the two replicas on PostgreSQL (to profile that section; no ratio to the
+    /// embedded queue).
+    #[arg(long)]
+    postgres_only: bool,
 }
 
 fn quantile(v: &mut [f64], q: f64) -> f64 {
@@ -133,7 +137,8 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
 
     // 2. Intake and end to end, durable then memory.
     let mut first = 1_000_000u64;
-    for backend in ["durable", "memory"] {
+    let backends: &[&str] = if a.postgres_only { &[] } else { &["durable", "memory"] };
+    for &backend in backends {
         let ex = start_example(&bin, backend, &client).await?;
         let pid = ex.child.id();
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -190,6 +195,11 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
             report["intake_rps_memory"] = json!(intake_rps.round());
             report["e2e_eps_memory"] = json!(e2e_eps.round());
         }
+    }
+    if a.postgres_only {
+        let pg = crate::replicas::two_replicas(&bin, &ring, &client, first, a.connections, d).await?;
+        println!("{}", json!({"ceiling_rps": ceiling_rps.round(), "postgres": pg}));
+        return Ok(());
     }
     // 5. Live events during a resync.
     let rate = (report["e2e_eps"].as_f64().unwrap_or(4.0) / 4.0).max(1.0);

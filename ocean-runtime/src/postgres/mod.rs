@@ -13,7 +13,7 @@ use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub(crate) use listen::{CHANNEL, listen};
+pub(crate) use listen::listen;
 
 use crate::config::PostgresSettings;
 use crate::error::{Error, Result};
@@ -37,9 +37,16 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-/// The shared database: a pool of connections and whether the last operations reached it.
+/// Connections whose commits wait for their flush: intake's batches being committed at once, and dead
+/// letters.
+const DURABLE_CONNECTIONS: usize = 4;
+
+/// The shared database: pools of connections and whether the last operations reached it.
 pub(crate) struct Database {
+    /// Commits that need not wait for their flush (`synchronous_commit=off`).
     pub(crate) pool: Pool,
+    /// Commits that wait for their flush: intake and dead letters.
+    durable: Pool,
     config: tokio_postgres::Config,
     healthy: AtomicBool,
     /// The URL with its password masked.
@@ -59,26 +66,31 @@ impl Database {
             config.connect_timeout(Duration::from_secs(5));
         }
         config.application_name("ocean");
-        // Commits wait for their WAL flush only where the runtime asks (intake, dead letters): the
-        // acknowledgement of a processed event and the catalog's writes may be lost with a crash of the
-        // database, together with everything after them in the WAL, so the event is processed again
-        // (at least once). Intake's commits, which a 202 promises, stay synchronous.
-        let options = match config.get_options() {
+        // Intake and dead letters commit with the server's `synchronous_commit` (on by default): a 202
+        // promises the event is durable. Everything else (claims, acknowledgements of processed events,
+        // the catalog's writes) commits without waiting for its flush: a crash of the database loses at
+        // most the last of them, together with everything after them in the WAL, so an event is
+        // processed again (at least once), never lost.
+        let mut relaxed = config.clone();
+        relaxed.options(match config.get_options() {
             Some(o) if !o.is_empty() => format!("{o} -c synchronous_commit=off"),
             _ => "-c synchronous_commit=off".to_owned(),
+        });
+        let build = |config: &tokio_postgres::Config, size: usize| {
+            let manager =
+                Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(Duration::from_secs(10)))
+                .create_timeout(Some(Duration::from_secs(5)))
+                .recycle_timeout(Some(Duration::from_secs(5)))
+                .build()
+                .map_err(|e| bad(e.to_string()))
         };
-        config.options(options);
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(settings.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(5)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
-        let db = Arc::new(Self { pool, config, healthy: AtomicBool::new(true), name: name.clone() });
+        let pool = build(&relaxed, settings.pool_size.max(1))?;
+        let durable = build(&config, DURABLE_CONNECTIONS)?;
+        let db = Arc::new(Self { pool, durable, config, healthy: AtomicBool::new(true), name: name.clone() });
         let mut client = db.pool.get().await.map_err(|e| bad(format!("cannot connect: {}", describe_pool(&e))))?;
         schema::migrate(&mut client).await.map_err(|e| {
             bad(format!(
@@ -109,6 +121,15 @@ impl Database {
     /// A connection from the pool, noting the database's health.
     pub(crate) async fn client(&self) -> std::result::Result<deadpool_postgres::Object, String> {
         let r = self.pool.get().await.map_err(|e| describe_pool(&e));
+        if r.is_err() {
+            self.note(&r);
+        }
+        r
+    }
+
+    /// A connection whose commits wait for their flush (intake, dead letters).
+    pub(crate) async fn durable_client(&self) -> std::result::Result<deadpool_postgres::Object, String> {
+        let r = self.durable.get().await.map_err(|e| describe_pool(&e));
         if r.is_err() {
             self.note(&r);
         }

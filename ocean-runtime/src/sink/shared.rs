@@ -24,6 +24,18 @@ impl SharedCatalog {
 
     async fn write(&self, changes: &Changes) -> Result<(), String> {
         let mut client = self.db.client().await?;
+        if let Some((ids, docs, gone)) = flat(changes) {
+            // One statement (one round trip) for the common case.
+            let run = async {
+                let stmt = client.prepare_cached(UPSERT_DELETE).await?;
+                let (bps, ids): (Vec<&str>, Vec<&str>) = ids.into_iter().unzip();
+                let (gone_bps, gone_ids): (Vec<&str>, Vec<&str>) = gone.into_iter().unzip();
+                client.execute(&stmt, &[&bps, &ids, &docs, &gone_bps, &gone_ids]).await
+            };
+            let r = run.await.map(|_| ()).map_err(|e| describe(&e));
+            self.db.note(&r);
+            return r;
+        }
         let run = async {
             let txn = client.transaction().await?;
             for e in &changes.upserts {
@@ -73,6 +85,48 @@ impl SharedCatalog {
         self.db.note(&r);
         Ok(r.map_err(SinkError)?.iter().map(|r| r.get(0)).collect())
     }
+}
+
+/// Upserts (without merge) and deletes in one statement, each list locked in sorted order.
+const UPSERT_DELETE: &str = "
+WITH up AS (
+    INSERT INTO ocean_entities (blueprint, identifier, doc)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS u(b, i, d) ORDER BY b, i
+    ON CONFLICT (blueprint, identifier) DO UPDATE SET doc = EXCLUDED.doc
+    RETURNING 1
+), gone AS (
+    DELETE FROM ocean_entities e USING unnest($4::text[], $5::text[]) AS g(b, i)
+    WHERE e.blueprint = g.b AND e.identifier = g.i
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM gone)";
+
+type Key<'a> = (&'a str, &'a str);
+
+/// The changes as one statement's lists, when they fit one: no merge, and no entity both upserted and
+/// deleted (one statement sees one snapshot, so the order of the two would be lost). An entity upserted
+/// twice keeps its last document.
+fn flat(changes: &Changes) -> Option<(Vec<Key<'_>>, Vec<String>, Vec<Key<'_>>)> {
+    if changes.merge {
+        return None;
+    }
+    let mut last: std::collections::BTreeMap<Key<'_>, String> = std::collections::BTreeMap::new();
+    for e in &changes.upserts {
+        match e.id_str() {
+            Some(id) => {
+                last.insert((e.blueprint.as_str(), id), to_doc(e, id, None).to_string());
+            }
+            None => {
+                tracing::warn!(blueprint = %e.blueprint, "search-query identifiers need Port; entity skipped in the local catalog")
+            }
+        }
+    }
+    let gone: Vec<Key<'_>> = changes.deletes.iter().map(|d| (d.blueprint.as_str(), d.identifier.as_str())).collect();
+    if gone.iter().any(|k| last.contains_key(k)) {
+        return None;
+    }
+    let (ids, docs) = last.into_iter().unzip();
+    Some((ids, docs, gone))
 }
 
 fn parse(doc: &str) -> Result<Value, SinkError> {

@@ -3,7 +3,7 @@
 //! its events, counts them per group, marks the dead letters its redeliveries supersede, and notifies
 //! the replicas, then answers every push.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,92 +102,72 @@ impl From<tokio_postgres::Error> for Failure {
 }
 
 async fn commit(db: &Database, batch: &[Job]) -> Result<Vec<Result<Pushed, QueueError>>, Failure> {
-    let mut client = db.client().await.map_err(Failure::Down)?;
-    let r = commit_on(&mut client, batch).await;
+    let client = db.durable_client().await.map_err(Failure::Down)?;
+    let r = commit_on(&client, batch).await;
     db.note(&r.as_ref().map(|_| ()).map_err(|e| match e {
         Failure::Retry(e) | Failure::Down(e) => e.clone(),
     }));
     r
 }
 
+/// The batch in one statement (its own transaction, one round trip): the delivery ids are recorded (those
+/// seen within their window are not, and their events are not inserted), the events are inserted in
+/// arrival order, counted per group, the dead letters their redeliveries supersede are marked, and the
+/// replicas are notified. Keys and groups are locked in sorted order, so that concurrent batches of
+/// several replicas cannot deadlock.
+const APPEND: &str = "
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::float8[], $6::text[])
+        WITH ORDINALITY AS i(group_key, path, record, delivery, window_secs, trace_id, ord)
+), fresh AS (
+    INSERT INTO ocean_deliveries (key, expires_at)
+    SELECT delivery, now() + make_interval(secs => window_secs) FROM input
+    WHERE delivery IS NOT NULL ORDER BY delivery
+    ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE ocean_deliveries.expires_at <= now()
+    RETURNING key
+), chosen AS (
+    SELECT * FROM input WHERE delivery IS NULL OR delivery IN (SELECT key FROM fresh)
+), events AS (
+    INSERT INTO ocean_events (group_key, path, record)
+    SELECT group_key, path, record FROM chosen ORDER BY ord
+    RETURNING 1
+), groups AS (
+    INSERT INTO ocean_groups (group_key, pending)
+    SELECT group_key, count(*)::int FROM chosen GROUP BY group_key ORDER BY group_key
+    ON CONFLICT (group_key) DO UPDATE SET pending = ocean_groups.pending + EXCLUDED.pending
+    RETURNING 1
+), superseded AS (
+    UPDATE ocean_dead_letters d SET superseded_by = c.trace_id FROM chosen c
+    WHERE d.delivery = c.delivery AND d.superseded_by IS NULL
+    RETURNING 1
+)
+SELECT array(SELECT key FROM fresh),
+    (SELECT count(*) FROM (SELECT pg_notify('ocean_events', '') WHERE EXISTS (SELECT 1 FROM chosen)) n)";
+
 async fn commit_on(
-    client: &mut deadpool_postgres::Object,
+    client: &deadpool_postgres::Object,
     batch: &[Job],
 ) -> Result<Vec<Result<Pushed, QueueError>>, Failure> {
     // Duplicates within the batch: the first copy stands for the others.
     let mut seen = HashSet::new();
     let first: Vec<bool> = batch.iter().map(|(p, _)| p.delivery.as_ref().is_none_or(|k| seen.insert(k))).collect();
-    // Sorted: concurrent batches lock keys in one order and cannot deadlock.
-    let mut keys: Vec<(&str, f64)> = batch
+    let sent = || batch.iter().zip(&first).filter(|(_, f)| **f).map(|((p, _), _)| p);
+    let groups: Vec<&str> = sent().map(|p| p.group.as_str()).collect();
+    let paths: Vec<&str> = sent().map(|p| p.path.as_str()).collect();
+    let records: Vec<&[u8]> = sent().map(|p| p.bytes.as_slice()).collect();
+    let deliveries: Vec<Option<&str>> = sent().map(|p| p.delivery.as_deref()).collect();
+    let windows: Vec<f64> = sent().map(|p| p.window.as_secs_f64()).collect();
+    let traces: Vec<&str> = sent().map(|p| p.trace_id.as_str()).collect();
+    let stmt = client.prepare_cached(APPEND).await?;
+    let row = client.query_one(&stmt, &[&groups, &paths, &records, &deliveries, &windows, &traces]).await?;
+    let fresh: HashSet<String> = row.get::<_, Vec<String>>(0).into_iter().collect();
+    let answers = batch
         .iter()
         .zip(&first)
-        .filter(|(_, f)| **f)
-        .filter_map(|((p, _), _)| p.delivery.as_deref().map(|k| (k, p.window.as_secs_f64())))
+        .map(|((p, _), f)| {
+            let accepted = *f && p.delivery.as_ref().is_none_or(|k| fresh.contains(k));
+            Ok(if accepted { Pushed::Queued } else { Pushed::Duplicate })
+        })
         .collect();
-    keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let txn = client.transaction().await?;
-    // Acknowledged means durable: this commit waits for its flush (the session's default does not).
-    txn.batch_execute("SET LOCAL synchronous_commit = on").await?;
-    let fresh: HashSet<String> = if keys.is_empty() {
-        HashSet::new()
-    } else {
-        let names: Vec<&str> = keys.iter().map(|k| k.0).collect();
-        let windows: Vec<f64> = keys.iter().map(|k| k.1).collect();
-        let stmt = txn
-            .prepare_cached(
-                "INSERT INTO ocean_deliveries (key, expires_at)
-                 SELECT k, now() + make_interval(secs => w) FROM unnest($1::text[], $2::float8[]) AS u(k, w)
-                 ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at
-                 WHERE ocean_deliveries.expires_at <= now()
-                 RETURNING key",
-            )
-            .await?;
-        txn.query(&stmt, &[&names, &windows]).await?.iter().map(|r| r.get(0)).collect()
-    };
-    let accepted: Vec<bool> = batch
-        .iter()
-        .zip(&first)
-        .map(|((p, _), f)| *f && p.delivery.as_ref().is_none_or(|k| fresh.contains(k)))
-        .collect();
-    let chosen = || batch.iter().zip(&accepted).filter(|(_, a)| **a).map(|((p, _), _)| p);
-    if chosen().next().is_some() {
-        let groups: Vec<&str> = chosen().map(|p| p.group.as_str()).collect();
-        let paths: Vec<&str> = chosen().map(|p| p.path.as_str()).collect();
-        let records: Vec<&[u8]> = chosen().map(|p| p.bytes.as_slice()).collect();
-        let stmt = txn
-            .prepare_cached(
-                "INSERT INTO ocean_events (group_key, path, record)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
-            )
-            .await?;
-        txn.execute(&stmt, &[&groups, &paths, &records]).await?;
-        let mut counts: BTreeMap<&str, i32> = BTreeMap::new();
-        for g in &groups {
-            *counts.entry(g).or_default() += 1;
-        }
-        let (names, ns): (Vec<&str>, Vec<i32>) = counts.into_iter().unzip();
-        let stmt = txn
-            .prepare_cached(
-                "INSERT INTO ocean_groups (group_key, pending)
-                 SELECT * FROM unnest($1::text[], $2::int4[])
-                 ON CONFLICT (group_key) DO UPDATE SET pending = ocean_groups.pending + EXCLUDED.pending",
-            )
-            .await?;
-        txn.execute(&stmt, &[&names, &ns]).await?;
-        let (redelivered, by): (Vec<&str>, Vec<&str>) =
-            chosen().filter_map(|p| p.delivery.as_deref().map(|k| (k, p.trace_id.as_str()))).unzip();
-        if !redelivered.is_empty() {
-            let stmt = txn
-                .prepare_cached(
-                    "UPDATE ocean_dead_letters d SET superseded_by = u.by
-                     FROM unnest($1::text[], $2::text[]) AS u(key, by)
-                     WHERE d.delivery = u.key AND d.superseded_by IS NULL",
-                )
-                .await?;
-            txn.execute(&stmt, &[&redelivered, &by]).await?;
-        }
-        txn.execute("SELECT pg_notify($1, '')", &[&crate::postgres::CHANNEL]).await?;
-    }
-    txn.commit().await?;
-    Ok(accepted.into_iter().map(|a| Ok(if a { Pushed::Queued } else { Pushed::Duplicate })).collect())
+    Ok(answers)
 }

@@ -14,10 +14,9 @@ pub(super) async fn add(db: &Database, d: DeadLetter) {
     };
     for attempt in 1..=5 {
         let r = async {
-            let mut client = db.client().await?;
+            let mut client = db.durable_client().await?;
             let run = async {
                 let txn = client.transaction().await?;
-                txn.batch_execute("SET LOCAL synchronous_commit = on").await?;
                 txn.execute(
                     "INSERT INTO ocean_dead_letters (delivery, letter) VALUES ($1, $2)",
                     &[&d.delivery, &letter],
