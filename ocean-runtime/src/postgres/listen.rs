@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Database;
 
-/// The channel intake notifies (named in the statement of `queue::shared::append`).
+/// The channel intake notifies (named in `queue::shared::append`).
 pub(crate) const CHANNEL: &str = "ocean_events";
 
 /// Wakes `wake` at each notification until `stop`, and once after each (re)connection.

@@ -1,13 +1,16 @@
 //! The catalog replicas share in PostgreSQL, used instead of the embedded one when the queue is in
 //! PostgreSQL and no Port credentials are set: every replica writes and reads the same entities.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use deadpool_postgres::Client;
 use serde_json::Value;
+use tokio_postgres::types::ToSql;
 
 use super::local::to_doc;
 use super::{CatalogRead, Sink, SinkError};
-use crate::mapping::Changes;
+use crate::mapping::{Changes, Entity};
 use crate::postgres::{Database, describe};
 use crate::processor::BoxFuture;
 
@@ -24,53 +27,10 @@ impl SharedCatalog {
 
     async fn write(&self, changes: &Changes) -> Result<(), String> {
         let mut client = self.db.client().await?;
-        if let Some((ids, docs, gone)) = flat(changes) {
-            // One statement (one round trip) for the common case.
-            let run = async {
-                let stmt = client.prepare_cached(UPSERT_DELETE).await?;
-                let (bps, ids): (Vec<&str>, Vec<&str>) = ids.into_iter().unzip();
-                let (gone_bps, gone_ids): (Vec<&str>, Vec<&str>) = gone.into_iter().unzip();
-                client.execute(&stmt, &[&bps, &ids, &docs, &gone_bps, &gone_ids]).await
-            };
-            let r = run.await.map(|_| ()).map_err(|e| describe(&e));
-            self.db.note(&r);
-            return r;
-        }
-        let run = async {
-            let txn = client.transaction().await?;
-            for e in &changes.upserts {
-                let Some(id) = e.id_str() else {
-                    tracing::warn!(blueprint = %e.blueprint, "search-query identifiers need Port; entity skipped in the local catalog");
-                    continue;
-                };
-                let existing = if changes.merge {
-                    txn.query_opt(
-                        "SELECT doc FROM ocean_entities WHERE blueprint = $1 AND identifier = $2 FOR UPDATE",
-                        &[&e.blueprint, &id],
-                    )
-                    .await?
-                    .and_then(|r| serde_json::from_str::<Value>(r.get(0)).ok())
-                } else {
-                    None
-                };
-                let doc = to_doc(e, id, existing).to_string();
-                txn.execute(
-                    "INSERT INTO ocean_entities (blueprint, identifier, doc) VALUES ($1, $2, $3)
-                     ON CONFLICT (blueprint, identifier) DO UPDATE SET doc = EXCLUDED.doc",
-                    &[&e.blueprint, &id, &doc],
-                )
-                .await?;
-            }
-            for d in &changes.deletes {
-                txn.execute(
-                    "DELETE FROM ocean_entities WHERE blueprint = $1 AND identifier = $2",
-                    &[&d.blueprint, &d.identifier],
-                )
-                .await?;
-            }
-            txn.commit().await
+        let r = match Plan::of(changes) {
+            Some(plan) => plan.run(&client, changes.merge).await,
+            None => in_transaction(&mut client, changes).await.map_err(|e| describe(&e)),
         };
-        let r = run.await.map_err(|e| describe(&e));
         self.db.note(&r);
         r
     }
@@ -96,37 +56,144 @@ WITH up AS (
     RETURNING 1
 ), gone AS (
     DELETE FROM ocean_entities e USING unnest($4::text[], $5::text[]) AS g(b, i)
-    WHERE e.blueprint = g.b AND e.identifier = g.i
+    WHERE e.blueprint = g.b AND e.identifier = g.i AND e.blueprint = ANY($4) AND e.identifier = ANY($5)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM gone)";
+SELECT (SELECT count(*) FROM up)";
 
-type Key<'a> = (&'a str, &'a str);
+/// The stored documents of some entities, to merge into. The `= ANY` conditions keep the plan on the
+/// primary key whatever the join (the statements below use them for the same reason).
+const READ: &str = "
+SELECT e.blueprint, e.identifier, e.doc FROM ocean_entities e
+JOIN unnest($1::text[], $2::text[]) AS k(b, i) ON e.blueprint = k.b AND e.identifier = k.i
+WHERE e.blueprint = ANY($1) AND e.identifier = ANY($2)";
 
-/// The changes as one statement's lists, when they fit one: no merge, and no entity both upserted and
-/// deleted (one statement sees one snapshot, so the order of the two would be lost). An entity upserted
-/// twice keeps its last document.
-fn flat(changes: &Changes) -> Option<(Vec<Key<'_>>, Vec<String>, Vec<Key<'_>>)> {
-    if changes.merge {
-        return None;
-    }
-    let mut last: std::collections::BTreeMap<Key<'_>, String> = std::collections::BTreeMap::new();
-    for e in &changes.upserts {
-        match e.id_str() {
-            Some(id) => {
-                last.insert((e.blueprint.as_str(), id), to_doc(e, id, None).to_string());
-            }
-            None => {
-                tracing::warn!(blueprint = %e.blueprint, "search-query identifiers need Port; entity skipped in the local catalog")
+/// Merged upserts written only where the stored document is still the one merged into (`$4`; null: none
+/// was stored), and deletes; returns how many upserts were written.
+const MERGE_DELETE: &str = "
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(b, i, d, old)
+), changed AS (
+    UPDATE ocean_entities e SET doc = u.d FROM (SELECT * FROM input WHERE old IS NOT NULL ORDER BY b, i) u
+    WHERE e.blueprint = u.b AND e.identifier = u.i AND e.doc = u.old
+        AND e.blueprint = ANY($1) AND e.identifier = ANY($2)
+    RETURNING 1
+), added AS (
+    INSERT INTO ocean_entities (blueprint, identifier, doc)
+    SELECT b, i, d FROM input WHERE old IS NULL ORDER BY b, i
+    ON CONFLICT (blueprint, identifier) DO NOTHING
+    RETURNING 1
+), gone AS (
+    DELETE FROM ocean_entities e USING unnest($5::text[], $6::text[]) AS g(b, i)
+    WHERE e.blueprint = g.b AND e.identifier = g.i AND e.blueprint = ANY($5) AND e.identifier = ANY($6)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM changed) + (SELECT count(*) FROM added)";
+
+/// Times a merge is read and written again when another write changed one of its entities meanwhile.
+const MERGE_ATTEMPTS: usize = 8;
+
+/// One event's changes as lists for one statement: each entity once (its last upsert), and the deletes.
+struct Plan<'a> {
+    upserts: Vec<(&'a str, &'a str, &'a Entity)>,
+    gone: (Vec<&'a str>, Vec<&'a str>),
+}
+
+impl<'a> Plan<'a> {
+    /// `None` when an entity is both upserted and deleted: one statement sees one snapshot, so the order
+    /// of the two would be lost (those changes take a transaction).
+    fn of(changes: &'a Changes) -> Option<Self> {
+        let mut last: BTreeMap<(&str, &str), &Entity> = BTreeMap::new();
+        for e in &changes.upserts {
+            match e.id_str() {
+                Some(id) => {
+                    last.insert((e.blueprint.as_str(), id), e);
+                }
+                None => skipped(e),
             }
         }
+        let gone: (Vec<&str>, Vec<&str>) =
+            changes.deletes.iter().map(|d| (d.blueprint.as_str(), d.identifier.as_str())).unzip();
+        if gone.0.iter().zip(&gone.1).any(|(b, i)| last.contains_key(&(*b, *i))) {
+            return None;
+        }
+        Some(Self { upserts: last.into_iter().map(|((b, i), e)| (b, i, e)).collect(), gone })
     }
-    let gone: Vec<Key<'_>> = changes.deletes.iter().map(|d| (d.blueprint.as_str(), d.identifier.as_str())).collect();
-    if gone.iter().any(|k| last.contains_key(k)) {
-        return None;
+
+    async fn run(&self, client: &Client, merge: bool) -> Result<(), String> {
+        let bps: Vec<&str> = self.upserts.iter().map(|u| u.0).collect();
+        let ids: Vec<&str> = self.upserts.iter().map(|u| u.1).collect();
+        if !merge {
+            let docs: Vec<String> = self.upserts.iter().map(|(_, id, e)| to_doc(e, id, None).to_string()).collect();
+            let stmt = client.prepare_cached(UPSERT_DELETE).await.map_err(|e| describe(&e))?;
+            let params: [&(dyn ToSql + Sync); 5] = [&bps, &ids, &docs, &self.gone.0, &self.gone.1];
+            return client.execute(&stmt, &params).await.map(|_| ()).map_err(|e| describe(&e));
+        }
+        for _ in 0..MERGE_ATTEMPTS {
+            let mut stored: BTreeMap<(String, String), String> = BTreeMap::new();
+            if !bps.is_empty() {
+                let stmt = client.prepare_cached(READ).await.map_err(|e| describe(&e))?;
+                for r in client.query(&stmt, &[&bps, &ids]).await.map_err(|e| describe(&e))? {
+                    stored.insert((r.get(0), r.get(1)), r.get(2));
+                }
+            }
+            let old: Vec<Option<&String>> =
+                self.upserts.iter().map(|(b, i, _)| stored.get(&((*b).to_owned(), (*i).to_owned()))).collect();
+            let docs: Vec<String> = self
+                .upserts
+                .iter()
+                .zip(&old)
+                .map(|((_, id, e), old)| to_doc(e, id, old.and_then(|o| serde_json::from_str(o).ok())).to_string())
+                .collect();
+            let stmt = client.prepare_cached(MERGE_DELETE).await.map_err(|e| describe(&e))?;
+            let params: [&(dyn ToSql + Sync); 6] = [&bps, &ids, &docs, &old, &self.gone.0, &self.gone.1];
+            let written: i64 = client.query_one(&stmt, &params).await.map_err(|e| describe(&e))?.get(0);
+            if written as usize == self.upserts.len() {
+                return Ok(());
+            }
+        }
+        Err(format!("entities changed by other writes {MERGE_ATTEMPTS} times while merging; the event is retried"))
     }
-    let (ids, docs) = last.into_iter().unzip();
-    Some((ids, docs, gone))
+}
+
+/// Changes that upsert and delete one entity, in order, in a transaction.
+async fn in_transaction(client: &mut Client, changes: &Changes) -> Result<(), tokio_postgres::Error> {
+    let txn = client.transaction().await?;
+    for e in &changes.upserts {
+        let Some(id) = e.id_str() else {
+            skipped(e);
+            continue;
+        };
+        let existing = if changes.merge {
+            txn.query_opt(
+                "SELECT doc FROM ocean_entities WHERE blueprint = $1 AND identifier = $2 FOR UPDATE",
+                &[&e.blueprint, &id],
+            )
+            .await?
+            .and_then(|r| serde_json::from_str::<Value>(r.get(0)).ok())
+        } else {
+            None
+        };
+        let doc = to_doc(e, id, existing).to_string();
+        txn.execute(
+            "INSERT INTO ocean_entities (blueprint, identifier, doc) VALUES ($1, $2, $3)
+             ON CONFLICT (blueprint, identifier) DO UPDATE SET doc = EXCLUDED.doc",
+            &[&e.blueprint, &id, &doc],
+        )
+        .await?;
+    }
+    for d in &changes.deletes {
+        txn.execute(
+            "DELETE FROM ocean_entities WHERE blueprint = $1 AND identifier = $2",
+            &[&d.blueprint, &d.identifier],
+        )
+        .await?;
+    }
+    txn.commit().await
+}
+
+fn skipped(e: &Entity) {
+    tracing::warn!(blueprint = %e.blueprint, "search-query identifiers need Port; entity skipped in the local catalog");
 }
 
 fn parse(doc: &str) -> Result<Value, SinkError> {

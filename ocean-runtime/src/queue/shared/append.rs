@@ -1,13 +1,13 @@
 //! Intake's side: pushes of the moment share one transaction (group commit). Each batch records its
 //! delivery ids (a unique key: of two replicas pushing one id at once, exactly one commits it), inserts
-//! its events, counts them per group, marks the dead letters its redeliveries supersede, and notifies
-//! the replicas, then answers every push.
+//! its events, counts them per group, marks the dead letters its redeliveries supersede, and answers
+//! every push once it commits; then it wakes this replica's claimer and, through `NOTIFY`, the others'.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -37,9 +37,12 @@ pub(super) struct Appender {
 }
 
 impl Appender {
-    pub(super) fn spawn(db: Arc<Database>, stop: CancellationToken) -> Self {
+    /// Starts the batching task; `wake` is this replica's claimer.
+    pub(super) fn spawn(db: Arc<Database>, stop: CancellationToken, wake: Arc<Notify>) -> Self {
         let (tx, rx) = mpsc::channel(8 * BATCH);
-        tokio::spawn(run(db, rx, stop));
+        let others = Arc::new(Notify::new());
+        tokio::spawn(notifier(db.clone(), others.clone(), stop.clone()));
+        tokio::spawn(run(db, rx, stop, Woken { here: wake, others }));
         Self { tx }
     }
 
@@ -51,7 +54,32 @@ impl Appender {
     }
 }
 
-async fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, stop: CancellationToken) {
+/// Whom a committed batch wakes.
+#[derive(Clone)]
+struct Woken {
+    /// This replica's claimer.
+    here: Arc<Notify>,
+    /// The [`notifier`], for the other replicas.
+    others: Arc<Notify>,
+}
+
+/// Sends `NOTIFY` for the batches committed since the last one, in a transaction of its own: a
+/// notifying transaction holds a lock on the notification queue until it ends, so a `NOTIFY` inside
+/// intake's transactions would make their commits (and their flushes) wait for one another. Batches
+/// committed while one is sent share the next.
+async fn notifier(db: Arc<Database>, due: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = due.notified() => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Ok(c) = db.client().await {
+            let _ = c.batch_execute("NOTIFY ocean_events").await;
+        }
+    }
+}
+
+async fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, stop: CancellationToken, woken: Woken) {
     let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
@@ -60,9 +88,13 @@ async fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, stop: CancellationT
             n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
             _ = stop.cancelled() => return,
         }
-        let db = db.clone();
+        let (db, woken) = (db.clone(), woken.clone());
         tokio::spawn(async move {
             let outcome = commit_retrying(&db, &batch).await;
+            if outcome.iter().any(|o| matches!(o, Ok(Pushed::Queued))) {
+                woken.here.notify_one();
+                woken.others.notify_one();
+            }
             for ((_, reply), answer) in batch.into_iter().zip(outcome) {
                 let _ = reply.send(answer);
             }
@@ -113,7 +145,7 @@ async fn commit(db: &Database, batch: &[Job]) -> Result<Vec<Result<Pushed, Queue
 /// The batch in one statement (its own transaction, one round trip): the delivery ids are recorded (those
 /// seen within their window are not, and their events are not inserted), the events are inserted in
 /// arrival order, counted per group, the dead letters their redeliveries supersede are marked, and the
-/// replicas are notified. Keys and groups are locked in sorted order, so that concurrent batches of
+/// replicas are woken (after the commit, see [`notifier`]). Keys and groups are locked in sorted order, so that concurrent batches of
 /// several replicas cannot deadlock.
 const APPEND: &str = "
 WITH input AS (
@@ -138,11 +170,10 @@ WITH input AS (
     RETURNING 1
 ), superseded AS (
     UPDATE ocean_dead_letters d SET superseded_by = c.trace_id FROM chosen c
-    WHERE d.delivery = c.delivery AND d.superseded_by IS NULL
+    WHERE d.delivery = c.delivery AND d.superseded_by IS NULL AND d.delivery = ANY($4)
     RETURNING 1
 )
-SELECT array(SELECT key FROM fresh),
-    (SELECT count(*) FROM (SELECT pg_notify('ocean_events', '') WHERE EXISTS (SELECT 1 FROM chosen)) n)";
+SELECT array(SELECT key FROM fresh), (SELECT count(*) FROM chosen)";
 
 async fn commit_on(
     client: &deadpool_postgres::Object,

@@ -59,13 +59,13 @@ async fn claim(q: &Arc<Shared>, room: usize) -> Result<usize, String> {
     let r = async {
         let stmt = client
             .prepare_cached(
-                "WITH free AS (
+                // The free groups are chosen once (an init plan), then updated through the primary key.
+                "UPDATE ocean_groups SET owner = $2, lease_until = now() + make_interval(secs => $3)
+                 WHERE group_key = ANY(ARRAY(
                     SELECT group_key FROM ocean_groups
                     WHERE pending > 0 AND (lease_until IS NULL OR lease_until < now())
-                    ORDER BY turn LIMIT $1 FOR UPDATE SKIP LOCKED)
-                 UPDATE ocean_groups g SET owner = $2, lease_until = now() + make_interval(secs => $3)
-                 FROM free WHERE g.group_key = free.group_key
-                 RETURNING g.group_key",
+                    ORDER BY turn LIMIT $1 FOR UPDATE SKIP LOCKED))
+                 RETURNING group_key",
             )
             .await?;
         let rows = client.query(&stmt, &[&(room as i64), &q.me, &q.lease.as_secs_f64()]).await?;

@@ -66,8 +66,9 @@ impl Shared {
     /// wake-up listener and the janitor); they end with [`Shared::close`].
     pub(crate) fn open(db: Arc<Database>, settings: &QueueSettings, names: Vec<String>, workers: usize) -> Arc<Self> {
         let stop = CancellationToken::new();
+        let wake = Arc::new(Notify::new());
         let q = Arc::new(Self {
-            appender: append::Appender::spawn(db.clone(), stop.clone()),
+            appender: append::Appender::spawn(db.clone(), stop.clone(), wake.clone()),
             db: db.clone(),
             me: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
             names,
@@ -77,7 +78,7 @@ impl Shared {
             target: workers.max(1),
             held: Mutex::default(),
             ready: Notify::new(),
-            wake: Arc::new(Notify::new()),
+            wake,
             depth: Mutex::default(),
             total: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
@@ -127,7 +128,16 @@ impl Shared {
             if self.closed.load(Ordering::Acquire) {
                 return None;
             }
-            if let Some(item) = self.lock().ready.pop_front() {
+            let (item, more) = {
+                let mut held = self.lock();
+                let item = held.ready.pop_front();
+                (item, !held.ready.is_empty())
+            };
+            if let Some(item) = item {
+                if more {
+                    // Wake-ups given while no worker waited collapse into one: pass it on.
+                    self.ready.notify_one();
+                }
                 return Some(Delivery { item });
             }
             notified.await;
