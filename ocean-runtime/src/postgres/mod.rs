@@ -71,14 +71,10 @@ impl Database {
         // the catalog's writes) commits without waiting for its flush: a crash of the database loses at
         // most the last of them, together with everything after them in the WAL, so an event is
         // processed again (at least once), never lost.
-        //
-        // Their statements are planned anew at each execution (`plan_cache_mode`): a plan cached while
-        // the tables were empty scans them whole once they fill up.
         let mut relaxed = config.clone();
-        let ours = "-c synchronous_commit=off -c plan_cache_mode=force_custom_plan";
         relaxed.options(match config.get_options() {
-            Some(o) if !o.is_empty() => format!("{o} {ours}"),
-            _ => ours.to_owned(),
+            Some(o) if !o.is_empty() => format!("{o} -c synchronous_commit=off"),
+            _ => "-c synchronous_commit=off".to_owned(),
         });
         let build = |config: &tokio_postgres::Config, size: usize| {
             let manager =

@@ -129,6 +129,9 @@ impl<'a> Plan<'a> {
             let params: [&(dyn ToSql + Sync); 5] = [&bps, &ids, &docs, &self.gone.0, &self.gone.1];
             return client.execute(&stmt, &params).await.map(|_| ()).map_err(|e| describe(&e));
         }
+        if let ([(bp, id, e)], true) = (self.upserts.as_slice(), self.gone.0.is_empty()) {
+            return merge_one(client, bp, id, e).await;
+        }
         for _ in 0..MERGE_ATTEMPTS {
             let mut stored: BTreeMap<(String, String), String> = BTreeMap::new();
             if !bps.is_empty() {
@@ -154,6 +157,30 @@ impl<'a> Plan<'a> {
         }
         Err(format!("entities changed by other writes {MERGE_ATTEMPTS} times while merging; the event is retried"))
     }
+}
+
+/// The common case, one entity merged: statements on its primary key alone, whose plans PostgreSQL keeps
+/// (the statements on lists are planned at each execution, which costs more than running them).
+async fn merge_one(client: &Client, bp: &str, id: &str, e: &Entity) -> Result<(), String> {
+    let err = |e: tokio_postgres::Error| describe(&e);
+    let read = client.prepare_cached("SELECT doc FROM ocean_entities WHERE blueprint = $1 AND identifier = $2");
+    let read = read.await.map_err(err)?;
+    let update = "UPDATE ocean_entities SET doc = $3 WHERE blueprint = $1 AND identifier = $2 AND doc = $4";
+    let update = client.prepare_cached(update).await.map_err(err)?;
+    let insert = "INSERT INTO ocean_entities (blueprint, identifier, doc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+    let insert = client.prepare_cached(insert).await.map_err(err)?;
+    for _ in 0..MERGE_ATTEMPTS {
+        let old: Option<String> = client.query_opt(&read, &[&bp, &id]).await.map_err(err)?.map(|r| r.get(0));
+        let doc = to_doc(e, id, old.as_deref().and_then(|o| serde_json::from_str(o).ok())).to_string();
+        let written = match &old {
+            Some(old) => client.execute(&update, &[&bp, &id, &doc, old]).await,
+            None => client.execute(&insert, &[&bp, &id, &doc]).await,
+        };
+        if written.map_err(err)? == 1 {
+            return Ok(());
+        }
+    }
+    Err(format!("entity {bp}/{id} changed by other writes {MERGE_ATTEMPTS} times while merging; the event is retried"))
 }
 
 /// Changes that upsert and delete one entity, in order, in a transaction.

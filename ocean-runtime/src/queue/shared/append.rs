@@ -15,7 +15,7 @@ use super::super::item::{Pushed, QueueError};
 use crate::postgres::{Database, describe, retryable};
 
 /// Batches being committed at once: one fills while the other commits.
-const CONCURRENT: usize = 2;
+const CONCURRENT: usize = 1;
 /// Pushes in one batch at most.
 const BATCH: usize = 512;
 
