@@ -66,6 +66,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
 pub(super) async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
     let txn = client.transaction().await?;
     txn.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK]).await?;
+    // `IF NOT EXISTS` would otherwise send a notice, logged by the client, on every start but the first.
+    txn.batch_execute("SET LOCAL client_min_messages = warning").await?;
     txn.batch_execute(
         "CREATE TABLE IF NOT EXISTS ocean_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
     )

@@ -14,7 +14,8 @@ use tracing::warn;
 use super::super::item::{Pushed, QueueError};
 use crate::postgres::{Database, describe, retryable};
 
-/// Batches being committed at once: one fills while the other commits.
+/// Batches being committed at once per replica: while one commits, the next fills (larger batches cost
+/// the database less than more concurrent ones, which measured no faster).
 const CONCURRENT: usize = 1;
 /// Pushes in one batch at most.
 const BATCH: usize = 512;
