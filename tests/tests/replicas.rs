@@ -172,3 +172,55 @@ async fn dead_letters_are_listed_and_replayed_from_another_replica() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A replica whose resync lists `count` items of kind `item`, one second apart, and starts at start-up.
+async fn resyncing(url: &str, count: u64) -> TestIntegration {
+    let lister = ocean::OnResync::new("item", move |_ctx, _resource, out: ocean::Batches| async move {
+        for id in 0..count {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            out.send(vec![json!({"id": 500 + id, "title": "listed"})]).await?;
+        }
+        Ok::<(), ocean::ProcessorError>(())
+    });
+    let probe = Probe::default();
+    let slow = Slow { probe, delay: Duration::ZERO };
+    let p = ocean::Processor::new("/items", move |_| Ok(slow.clone())).name("slow").no_auth();
+    let integration =
+        ocean::Integration::new("replicas").processor(p).on_resync(lister).default_mapping(ocean_tests::ITEM_MAPPING);
+    let url = url.to_owned();
+    TestIntegration::start_with(integration, move |s| {
+        s.queue.backend = ocean::config::QueueBackend::Postgres;
+        s.postgres.url = Some(url);
+        s.admin.token = Some(TOKEN.into());
+        s.resync_on_start = true;
+    })
+    .await
+    .expect("a replica on PostgreSQL starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_replica_at_a_time_runs_a_resync() {
+    let pg = PgCluster::start();
+    let url = pg.database("resync");
+    let (a, b) = tokio::join!(resyncing(&url, 3), resyncing(&url, 3));
+    let (ra, rb) =
+        tokio::join!(a.wait_first_resync(Duration::from_secs(60)), b.wait_first_resync(Duration::from_secs(60)));
+    let mut kinds: Vec<(String, String)> = [ra.unwrap(), rb.unwrap()]
+        .iter()
+        .map(|r| {
+            let k = &r["kinds"][0];
+            (k["status"].as_str().unwrap().to_owned(), k["note"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds[0], ("completed".to_owned(), String::new()), "{kinds:?}");
+    assert_eq!(kinds[1], ("skipped".to_owned(), "another replica is running a resync".to_owned()), "{kinds:?}");
+    // The lock is released with the run: a run asked for now goes ahead.
+    let again = b.resync(None).await;
+    assert_eq!(again["status"], "started", "{again}");
+    let last = b.wait_resync(again["id"].as_str().unwrap(), Duration::from_secs(60)).await.unwrap();
+    assert_eq!(last["kinds"][0]["status"], "completed", "{last}");
+    assert_eq!(entity(&a, "502").await.unwrap()["title"], "listed");
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -183,3 +183,38 @@ pub(crate) fn retryable(e: &tokio_postgres::Error) -> bool {
             || *c == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
     })
 }
+
+/// A session advisory lock held on a connection of its own: released when dropped (the connection
+/// closes), or when the replica holding it dies. One resync at a time across replicas takes one.
+pub(crate) struct RunLock {
+    _client: tokio_postgres::Client,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl RunLock {
+    /// Takes the lock `key` if no other session holds it.
+    pub(crate) async fn try_take(db: &Database, key: i64) -> std::result::Result<Option<Self>, String> {
+        let (client, connection) = db.config().connect(NoTls).await.map_err(|e| describe(&e))?;
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let got = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await;
+        match got.map(|r| r.get::<_, bool>(0)) {
+            Ok(true) => Ok(Some(Self { _client: client, driver })),
+            Ok(false) => {
+                driver.abort();
+                Ok(None)
+            }
+            Err(e) => {
+                driver.abort();
+                Err(describe(&e))
+            }
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}

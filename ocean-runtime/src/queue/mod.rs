@@ -141,6 +141,14 @@ impl Queue {
         }
     }
 
+    /// The database replicas share, with `postgres`.
+    pub(crate) fn database(&self) -> Option<&Arc<Database>> {
+        match self {
+            Self::Local(_) => None,
+            Self::Shared(q) => Some(q.database()),
+        }
+    }
+
     /// Whether a push would be accepted now.
     pub(crate) fn can_accept(&self) -> bool {
         match self {

@@ -168,12 +168,25 @@ impl Resyncer {
         let started = Instant::now();
         info!(kinds = kinds.len(), "resync started");
         let cancel = self.rt.lifecycle.stopping.clone();
+        // Replicas on PostgreSQL run one resync at a time between them: the others skip theirs.
+        let (_held, blocked) = match self.rt.queue.database() {
+            Some(db) => match crate::postgres::RunLock::try_take(db, RESYNC_LOCK).await {
+                Ok(Some(lock)) => (Some(lock), None),
+                Ok(None) => (None, Some((Status::Skipped, "another replica is running a resync".to_owned()))),
+                Err(e) => {
+                    (None, Some((Status::Failed, format!("cannot reach PostgreSQL to take the resync lock: {e}"))))
+                }
+            },
+            None => (None, None),
+        };
         let mut outcomes: Vec<KindOutcome> = Vec::new();
         for (slot, kind) in kinds.iter().enumerate() {
             let begun = Instant::now();
             self.update(|r| r.kinds[slot].status = Status::Running);
             let outcome = if cancel.is_cancelled() {
                 KindOutcome::ended(Status::Cancelled, "cancelled at shutdown".into())
+            } else if let Some((status, note)) = &blocked {
+                KindOutcome::ended(*status, note.clone())
             } else {
                 super::kind::run(&self, &mapping, kind, slot, &cancel).await
             };
@@ -268,6 +281,9 @@ impl Resyncer {
         });
     }
 }
+
+/// The advisory lock of resync runs among replicas (`resync` in ASCII).
+const RESYNC_LOCK: i64 = 0x72_65_73_79_6e_63;
 
 /// Runs when a run's task ends, however it ends.
 struct Ending<'a>(&'a Resyncer);

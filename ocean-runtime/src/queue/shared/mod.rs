@@ -191,6 +191,10 @@ impl Shared {
         self.lock().groups.len()
     }
 
+    pub(crate) fn database(&self) -> &Arc<Database> {
+        &self.db
+    }
+
     /// Whether the database answered the last operation, and the entities this replica leases.
     pub(crate) fn replica(&self) -> (bool, usize) {
         (self.db.healthy(), self.len())
