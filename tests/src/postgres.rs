@@ -17,6 +17,7 @@ pub struct PgCluster {
     /// The listening port on 127.0.0.1.
     pub port: u16,
     as_postgres: bool,
+    tls: bool,
 }
 
 /// Whether PostgreSQL's server binaries are installed (for harnesses that report instead of failing).
@@ -56,6 +57,16 @@ fn is_root() -> bool {
 impl PgCluster {
     /// Creates and starts a cluster whose superuser is `ocean` (no password, loopback only).
     pub fn start() -> Self {
+        Self::create(false)
+    }
+
+    /// [`PgCluster::start`], with TLS on: a certificate for `127.0.0.1` signed by a CA of its own, whose
+    /// certificate is `ca.crt` in [`PgCluster::dir`].
+    pub fn start_tls() -> Self {
+        Self::create(true)
+    }
+
+    fn create(tls: bool) -> Self {
         let bin = bin_dir();
         let dir = std::env::temp_dir().join(format!("ocean-pg-{:x}", rand_u64()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -68,12 +79,80 @@ impl PgCluster {
                 dir.display()
             );
         }
-        let c = Self { bin, dir, port: free_port(), as_postgres };
+        let c = Self { bin, dir, port: free_port(), as_postgres, tls };
         let data = c.data();
         let out = c.run("initdb", &["-D", &data, "-A", "trust", "-U", "ocean", "-E", "UTF8", "--no-sync"]);
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        if tls {
+            c.certificates();
+        }
         c.start_server();
         c
+    }
+
+    /// A CA and a server certificate for 127.0.0.1, made with `openssl` as the cluster's user.
+    fn certificates(&self) {
+        std::fs::write(self.dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        let steps: [&[&str]; 3] = [
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=ocean-test-ca",
+            ],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ],
+        ];
+        for args in steps {
+            let mut cmd = if self.as_postgres {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--", "openssl"]);
+                c
+            } else {
+                Command::new("openssl")
+            };
+            let out = cmd.args(args).current_dir(&self.dir).output().expect("openssl (installed with postgresql)");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        // PostgreSQL refuses a key that others may read.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.dir.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     fn data(&self) -> String {
@@ -97,8 +176,12 @@ impl PgCluster {
 
     /// Starts the server (again, after [`PgCluster::stop`]).
     pub fn start_server(&self) {
-        let opts =
+        let mut opts =
             format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200", self.port, self.dir.display());
+        if self.tls {
+            let d = self.dir.display();
+            opts.push_str(&format!(" -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key"));
+        }
         let log = self.dir.join("server.log").display().to_string();
         let out = self.run("pg_ctl", &["-D", &self.data(), "-o", &opts, "-l", &log, "-w", "start"]);
         assert!(

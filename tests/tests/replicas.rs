@@ -224,3 +224,45 @@ async fn one_replica_at_a_time_runs_a_resync() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sslmode_require_encrypts_and_verifies_the_server() {
+    let pg = PgCluster::start_tls();
+    let url = format!("{}?sslmode=require", pg.database("tls"));
+    let ca = pg.dir().join("ca.crt");
+    let probe = Probe::default();
+    let slow = Slow { probe, delay: Duration::ZERO };
+    let start = |ca: Option<std::path::PathBuf>| {
+        let (slow, url) = (slow.clone(), url.clone());
+        async move {
+            let p = ocean::Processor::new("/items", move |_| Ok(slow.clone())).name("slow").no_auth();
+            let integration =
+                ocean::Integration::new("replicas").processor(p).default_mapping(ocean_tests::ITEM_MAPPING);
+            TestIntegration::start_with(integration, move |s| {
+                s.queue.backend = ocean::config::QueueBackend::Postgres;
+                s.postgres.url = Some(url);
+                s.postgres.ca_file = ca;
+                s.resync_on_start = false;
+            })
+            .await
+        }
+    };
+    // Without the CA, the server's certificate cannot be verified: no connection, a clear error.
+    let refused = start(None).await.err().expect("a server that cannot be verified is refused").to_string();
+    assert!(refused.contains("OCEAN__POSTGRES__URL") && refused.contains("cannot connect"), "{refused}");
+    let it = start(Some(ca)).await.expect("verified against OCEAN__POSTGRES__CA_FILE");
+    let body = json!({"id": 11, "seq": 1, "title": "over tls"});
+    assert_eq!(it.post("/items", body.to_string().as_bytes(), &[]).await.status(), 202);
+    assert_eq!(eventually("the entity", || entity(&it, "11")).await["title"], "over tls");
+    let encrypted = pg.sql(
+        "tls",
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+         WHERE a.application_name = 'ocean'",
+    );
+    let (ssl, all) = encrypted.split_once('|').unwrap();
+    assert!(
+        all.parse::<u32>().unwrap() > 0 && ssl == all,
+        "every connection of the integration is encrypted: {encrypted}"
+    );
+    it.shutdown().await;
+}

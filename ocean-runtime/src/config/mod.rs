@@ -145,11 +145,15 @@ pub struct PostgresSettings {
     /// Connections per replica (`OCEAN__POSTGRES__POOL_SIZE`, default 8), besides one that listens for
     /// wake-ups.
     pub pool_size: usize,
+    /// `OCEAN__POSTGRES__CA_FILE`: PEM certificates trusted for the server's certificate besides the
+    /// system's roots, with `sslmode=require` in the URL (which encrypts and verifies the server's
+    /// certificate and name; without it, connections are plain).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PostgresSettings {
     fn default() -> Self {
-        Self { url: None, pool_size: 8 }
+        Self { url: None, pool_size: 8, ca_file: None }
     }
 }
 
@@ -158,6 +162,7 @@ impl std::fmt::Debug for PostgresSettings {
         f.debug_struct("PostgresSettings")
             .field("url", &self.url.as_deref().map(crate::postgres::redact))
             .field("pool_size", &self.pool_size)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
 use super::Database;
@@ -17,10 +17,9 @@ pub(crate) const CHANNEL: &str = "ocean_events";
 /// Wakes `wake` at each notification until `stop`, and once after each (re)connection.
 pub(crate) async fn listen(db: Arc<Database>, wake: Arc<Notify>, stop: CancellationToken) {
     loop {
-        if let Ok((client, mut connection)) = db.config().connect(NoTls).await {
+        if let Ok((client, mut messages)) = db.connect_one().await {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             let driver = tokio::spawn(async move {
-                let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
                 while let Some(Ok(m)) = messages.next().await {
                     if matches!(m, AsyncMessage::Notification(_)) && tx.send(()).is_err() {
                         return;

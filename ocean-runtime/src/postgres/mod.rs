@@ -3,6 +3,7 @@
 
 mod listen;
 mod schema;
+mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,6 +49,8 @@ pub(crate) struct Database {
     /// Commits that wait for their flush: intake and dead letters.
     durable: Pool,
     config: tokio_postgres::Config,
+    /// The TLS connector when the URL says `sslmode=require`.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     healthy: AtomicBool,
     /// The URL with its password masked.
     pub(crate) name: String,
@@ -76,9 +79,13 @@ impl Database {
             Some(o) if !o.is_empty() => format!("{o} -c synchronous_commit=off"),
             _ => "-c synchronous_commit=off".to_owned(),
         });
+        let tls = tls::connector(&config, settings.ca_file.as_deref()).map_err(&bad)?;
         let build = |config: &tokio_postgres::Config, size: usize| {
-            let manager =
-                Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+            let manager = match &tls {
+                Some(tls) => Manager::from_config(config.clone(), tls.clone(), recycling),
+                None => Manager::from_config(config.clone(), NoTls, recycling),
+            };
             Pool::builder(manager)
                 .max_size(size)
                 .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -90,7 +97,7 @@ impl Database {
         };
         let pool = build(&relaxed, settings.pool_size.max(1))?;
         let durable = build(&config, DURABLE_CONNECTIONS)?;
-        let db = Arc::new(Self { pool, durable, config, healthy: AtomicBool::new(true), name: name.clone() });
+        let db = Arc::new(Self { pool, durable, config, tls, healthy: AtomicBool::new(true), name: name.clone() });
         let mut client = db.pool.get().await.map_err(|e| bad(format!("cannot connect: {}", describe_pool(&e))))?;
         schema::migrate(&mut client).await.map_err(|e| {
             bad(format!(
@@ -152,11 +159,31 @@ impl Database {
         }
     }
 
-    /// The connection settings, for a connection of its own (the listener's).
-    pub(crate) fn config(&self) -> &tokio_postgres::Config {
-        &self.config
+    /// A connection of its own, outside the pools (the listener's, a resync's lock), with the stream of
+    /// its server messages: polling the stream drives the connection.
+    pub(crate) async fn connect_one(&self) -> std::result::Result<(tokio_postgres::Client, Messages), String> {
+        fn messages<S, T>(mut c: tokio_postgres::Connection<S, T>) -> Messages
+        where
+            S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+            T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        {
+            Box::pin(futures_util::stream::poll_fn(move |cx| c.poll_message(cx)))
+        }
+        let r = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()).await.map(|(c, conn)| (c, messages(conn))),
+            None => self.config.connect(NoTls).await.map(|(c, conn)| (c, messages(conn))),
+        };
+        r.map_err(|e| describe(&e))
     }
 }
+
+/// The messages of a connection of its own (notifications, notices); polling them drives it.
+pub(crate) type Messages = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<Item = std::result::Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>
+            + Send,
+    >,
+>;
 
 /// A client error with the server's message when there is one.
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
@@ -194,10 +221,8 @@ pub(crate) struct RunLock {
 impl RunLock {
     /// Takes the lock `key` if no other session holds it.
     pub(crate) async fn try_take(db: &Database, key: i64) -> std::result::Result<Option<Self>, String> {
-        let (client, connection) = db.config().connect(NoTls).await.map_err(|e| describe(&e))?;
-        let driver = tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let (client, mut messages) = db.connect_one().await?;
+        let driver = tokio::spawn(async move { while futures_util::StreamExt::next(&mut messages).await.is_some() {} });
         let got = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await;
         match got.map(|r| r.get::<_, bool>(0)) {
             Ok(true) => Ok(Some(Self { _client: client, driver })),
