@@ -9,7 +9,7 @@ use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::error::AuthError;
 use crate::event::{Headers, WebhookEvent};
@@ -259,7 +259,8 @@ pub(crate) async fn handle(
             let mut r = match e {
                 QueueError::Full => reject(m, "queue_full", StatusCode::SERVICE_UNAVAILABLE, "queue full".into()),
                 e => {
-                    warn!(trace_id = %trace_id, error = %e, "event not queued; the sender is asked to retry");
+                    // Said once per outage by the queue's backend; counted in `ocean_events_rejected_total`.
+                    debug!(trace_id = %trace_id, error = %e, "event not queued; the sender is asked to retry");
                     reject(m, "queue", StatusCode::SERVICE_UNAVAILABLE, e.to_string())
                 }
             };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_postgres::Row;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 use super::super::dead::DeadLetter;
 use super::super::item::QueuedEvent;
@@ -19,31 +19,21 @@ use crate::postgres::describe;
 const POLL: Duration = Duration::from_millis(500);
 
 /// Leases groups while this replica has room, waking on notifications, given-up groups and the poll.
+/// Failures are logged once per outage by the database's health, not at each attempt.
 pub(super) async fn claimer(q: Weak<Shared>, stop: CancellationToken) {
     loop {
         let Some(shared) = q.upgrade() else { return };
         let wake = shared.wake.clone();
         let waiting = wake.notified();
-        let mut full = false;
         if !shared.draining.load(Ordering::Acquire) {
             let room = shared.target.saturating_sub(shared.lock().groups.len());
-            if room > 0 {
-                match claim(&shared, room).await {
-                    Ok(n) => full = n == room,
-                    Err(e) => warn!(error = %e, "cannot claim queued events; trying again"),
-                }
+            if room > 0
+                && let Err(e) = claim(&shared, room).await
+            {
+                debug!(error = %e, "cannot claim queued events; trying again");
             }
         }
         drop(shared);
-        if full {
-            // There may be more: claim again once a worker frees a slot (the wake) or soon.
-            tokio::select! {
-                _ = waiting => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = stop.cancelled() => return,
-            }
-            continue;
-        }
         tokio::select! {
             _ = waiting => {}
             _ = tokio::time::sleep(POLL) => {}
@@ -159,7 +149,7 @@ pub(super) async fn finish(q: &Arc<Shared>, item: QueuedEvent) {
                 return q.give_up(&group);
             }
             Err(e) => {
-                warn!(error = %e, group = %group, "cannot acknowledge an event; trying again");
+                debug!(error = %e, group = %group, "cannot acknowledge an event; trying again");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(2));
             }
@@ -282,7 +272,7 @@ pub(super) async fn renewer(q: Weak<Shared>, stop: CancellationToken) {
                     held.ready.retain(|i| !lost.iter().any(|g| *g == i.group()));
                 }
                 Ok(_) => {}
-                Err(e) => warn!(error = %e, "cannot renew leases; trying again"),
+                Err(e) => debug!(error = %e, "cannot renew leases; trying again"),
             }
         }
         drop(shared);
