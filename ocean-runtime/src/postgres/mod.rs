@@ -38,9 +38,8 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-/// Connections whose commits wait for their flush: intake's batches being committed at once, and dead
-/// letters.
-const DURABLE_CONNECTIONS: usize = 4;
+/// Connections whose commits wait for their flush: intake's batch being committed, and dead letters.
+const DURABLE_CONNECTIONS: usize = 2;
 
 /// The shared database: pools of connections and whether the last operations reached it.
 pub(crate) struct Database {
@@ -127,16 +126,17 @@ impl Database {
 
     /// A connection from the pool, noting the database's health.
     pub(crate) async fn client(&self) -> std::result::Result<deadpool_postgres::Object, String> {
-        let r = self.pool.get().await.map_err(|e| describe_pool(&e));
-        if r.is_err() {
-            self.note(&r);
-        }
-        r
+        self.get_from(&self.pool).await
     }
 
     /// A connection whose commits wait for their flush (intake, dead letters).
     pub(crate) async fn durable_client(&self) -> std::result::Result<deadpool_postgres::Object, String> {
-        let r = self.durable.get().await.map_err(|e| describe_pool(&e));
+        self.get_from(&self.durable).await
+    }
+
+    /// A connection of `pool`; a failure to get one is noted in the database's health.
+    async fn get_from(&self, pool: &Pool) -> std::result::Result<deadpool_postgres::Object, String> {
+        let r = pool.get().await.map_err(|e| describe_pool(&e));
         if r.is_err() {
             self.note(&r);
         }

@@ -14,9 +14,6 @@ use tracing::warn;
 use super::super::item::{Pushed, QueueError};
 use crate::postgres::{Database, describe, retryable};
 
-/// Batches being committed at once per replica: while one commits, the next fills (larger batches cost
-/// the database less than more concurrent ones, which measured no faster).
-const CONCURRENT: usize = 1;
 /// Pushes in one batch at most.
 const BATCH: usize = 512;
 
@@ -56,7 +53,6 @@ impl Appender {
 }
 
 /// Whom a committed batch wakes.
-#[derive(Clone)]
 struct Woken {
     /// This replica's claimer.
     here: Arc<Notify>,
@@ -80,27 +76,23 @@ async fn notifier(db: Arc<Database>, due: Arc<Notify>, stop: CancellationToken) 
     }
 }
 
+/// Commits one batch at a time: while it commits, the next fills in the channel (larger batches cost
+/// the database less than concurrent ones, which measured no faster).
 async fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, stop: CancellationToken, woken: Woken) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT));
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let mut batch = Vec::new();
         tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
             _ = stop.cancelled() => return,
         }
-        let (db, woken) = (db.clone(), woken.clone());
-        tokio::spawn(async move {
-            let outcome = commit_retrying(&db, &batch).await;
-            if outcome.iter().any(|o| matches!(o, Ok(Pushed::Queued))) {
-                woken.here.notify_one();
-                woken.others.notify_one();
-            }
-            for ((_, reply), answer) in batch.into_iter().zip(outcome) {
-                let _ = reply.send(answer);
-            }
-            drop(slot);
-        });
+        let outcome = commit_retrying(&db, &batch).await;
+        if outcome.iter().any(|o| matches!(o, Ok(Pushed::Queued))) {
+            woken.here.notify_one();
+            woken.others.notify_one();
+        }
+        for ((_, reply), answer) in batch.into_iter().zip(outcome) {
+            let _ = reply.send(answer);
+        }
     }
 }
 

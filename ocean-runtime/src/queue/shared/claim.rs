@@ -43,8 +43,8 @@ pub(super) async fn claimer(q: Weak<Shared>, stop: CancellationToken) {
 }
 
 /// Leases up to `room` groups whose lease is free or expired, oldest first, and delivers the first
-/// event of each. Returns how many were leased.
-async fn claim(q: &Arc<Shared>, room: usize) -> Result<usize, String> {
+/// event of each.
+async fn claim(q: &Arc<Shared>, room: usize) -> Result<(), String> {
     let client = q.db.client().await?;
     let r = async {
         let stmt = client
@@ -76,7 +76,6 @@ async fn claim(q: &Arc<Shared>, room: usize) -> Result<usize, String> {
     .map_err(|e| describe(&e));
     q.db.note(&r);
     let (groups, heads) = r?;
-    let n = groups.len();
     {
         let mut held = q.lock();
         held.groups.extend(groups.iter().cloned());
@@ -93,7 +92,7 @@ async fn claim(q: &Arc<Shared>, room: usize) -> Result<usize, String> {
     for group in empty {
         forget(q, &group).await;
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Delivers a claimed event, or dead-letters it when no processor of this build accepts it: that one is
