@@ -47,7 +47,8 @@ impl SharedCatalog {
     }
 }
 
-/// Upserts (without merge) and deletes in one statement, each list locked in sorted order.
+/// Upserts (without merge) and deletes in one statement, each list locked in sorted order; the `= ANY`
+/// conditions keep the delete on the primary key whatever join the planner picks.
 const UPSERT_DELETE: &str = "
 WITH up AS (
     INSERT INTO ocean_entities (blueprint, identifier, doc)
@@ -60,35 +61,6 @@ WITH up AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM up)";
-
-/// The stored documents of some entities, to merge into. The `= ANY` conditions keep the plan on the
-/// primary key whatever the join (the statements below use them for the same reason).
-const READ: &str = "
-SELECT e.blueprint, e.identifier, e.doc FROM ocean_entities e
-JOIN unnest($1::text[], $2::text[]) AS k(b, i) ON e.blueprint = k.b AND e.identifier = k.i
-WHERE e.blueprint = ANY($1) AND e.identifier = ANY($2)";
-
-/// Merged upserts written only where the stored document is still the one merged into (`$4`; null: none
-/// was stored), and deletes; returns how many upserts were written.
-const MERGE_DELETE: &str = "
-WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(b, i, d, old)
-), changed AS (
-    UPDATE ocean_entities e SET doc = u.d FROM (SELECT * FROM input WHERE old IS NOT NULL ORDER BY b, i) u
-    WHERE e.blueprint = u.b AND e.identifier = u.i AND e.doc = u.old
-        AND e.blueprint = ANY($1) AND e.identifier = ANY($2)
-    RETURNING 1
-), added AS (
-    INSERT INTO ocean_entities (blueprint, identifier, doc)
-    SELECT b, i, d FROM input WHERE old IS NULL ORDER BY b, i
-    ON CONFLICT (blueprint, identifier) DO NOTHING
-    RETURNING 1
-), gone AS (
-    DELETE FROM ocean_entities e USING unnest($5::text[], $6::text[]) AS g(b, i)
-    WHERE e.blueprint = g.b AND e.identifier = g.i AND e.blueprint = ANY($5) AND e.identifier = ANY($6)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM changed) + (SELECT count(*) FROM added)";
 
 /// Times a merge is read and written again when another write changed one of its entities meanwhile.
 const MERGE_ATTEMPTS: usize = 8;
@@ -120,47 +92,30 @@ impl<'a> Plan<'a> {
         Some(Self { upserts: last.into_iter().map(|((b, i), e)| (b, i, e)).collect(), gone })
     }
 
+    /// Without merge, one statement; with it, each entity read and compare-and-set on its primary key,
+    /// then the deletes.
     async fn run(&self, client: &Client, merge: bool) -> Result<(), String> {
-        let bps: Vec<&str> = self.upserts.iter().map(|u| u.0).collect();
-        let ids: Vec<&str> = self.upserts.iter().map(|u| u.1).collect();
-        if !merge {
-            let docs: Vec<String> = self.upserts.iter().map(|(_, id, e)| to_doc(e, id, None).to_string()).collect();
-            let stmt = client.prepare_cached(UPSERT_DELETE).await.map_err(|e| describe(&e))?;
-            let params: [&(dyn ToSql + Sync); 5] = [&bps, &ids, &docs, &self.gone.0, &self.gone.1];
-            return client.execute(&stmt, &params).await.map(|_| ()).map_err(|e| describe(&e));
-        }
-        if let ([(bp, id, e)], true) = (self.upserts.as_slice(), self.gone.0.is_empty()) {
-            return merge_one(client, bp, id, e).await;
-        }
-        for _ in 0..MERGE_ATTEMPTS {
-            let mut stored: BTreeMap<(String, String), String> = BTreeMap::new();
-            if !bps.is_empty() {
-                let stmt = client.prepare_cached(READ).await.map_err(|e| describe(&e))?;
-                for r in client.query(&stmt, &[&bps, &ids]).await.map_err(|e| describe(&e))? {
-                    stored.insert((r.get(0), r.get(1)), r.get(2));
-                }
+        let written: &[(&str, &str, &Entity)] = if merge { &[] } else { &self.upserts };
+        if merge {
+            for (bp, id, e) in &self.upserts {
+                merge_one(client, bp, id, e).await?;
             }
-            let old: Vec<Option<&String>> =
-                self.upserts.iter().map(|(b, i, _)| stored.get(&((*b).to_owned(), (*i).to_owned()))).collect();
-            let docs: Vec<String> = self
-                .upserts
-                .iter()
-                .zip(&old)
-                .map(|((_, id, e), old)| to_doc(e, id, old.and_then(|o| serde_json::from_str(o).ok())).to_string())
-                .collect();
-            let stmt = client.prepare_cached(MERGE_DELETE).await.map_err(|e| describe(&e))?;
-            let params: [&(dyn ToSql + Sync); 6] = [&bps, &ids, &docs, &old, &self.gone.0, &self.gone.1];
-            let written: i64 = client.query_one(&stmt, &params).await.map_err(|e| describe(&e))?.get(0);
-            if written as usize == self.upserts.len() {
+            if self.gone.0.is_empty() {
                 return Ok(());
             }
         }
-        Err(format!("entities changed by other writes {MERGE_ATTEMPTS} times while merging; the event is retried"))
+        let bps: Vec<&str> = written.iter().map(|u| u.0).collect();
+        let ids: Vec<&str> = written.iter().map(|u| u.1).collect();
+        let docs: Vec<String> = written.iter().map(|(_, id, e)| to_doc(e, id, None).to_string()).collect();
+        let stmt = client.prepare_cached(UPSERT_DELETE).await.map_err(|e| describe(&e))?;
+        let params: [&(dyn ToSql + Sync); 5] = [&bps, &ids, &docs, &self.gone.0, &self.gone.1];
+        client.execute(&stmt, &params).await.map(|_| ()).map_err(|e| describe(&e))
     }
 }
 
-/// The common case, one entity merged: statements on its primary key alone, whose plans PostgreSQL keeps
-/// (the statements on lists are planned at each execution, which costs more than running them).
+/// One entity merged: read, then written only if it is still what was read (retried otherwise), with
+/// statements on its primary key alone, whose plans PostgreSQL keeps (statements on lists were planned
+/// at each execution, which cost more than running them).
 async fn merge_one(client: &Client, bp: &str, id: &str, e: &Entity) -> Result<(), String> {
     let err = |e: tokio_postgres::Error| describe(&e);
     let read = client.prepare_cached("SELECT doc FROM ocean_entities WHERE blueprint = $1 AND identifier = $2");
