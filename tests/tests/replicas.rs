@@ -56,23 +56,39 @@ impl ocean::WebhookProcessor for Slow {
     }
 }
 
-async fn replica(url: &str, probe: &Probe, delay: Duration, lease: u64) -> TestIntegration {
+/// An integration on the PostgreSQL at `url`: the probed processor (with `x-delivery-id` as delivery id),
+/// `resync` if given, the admin token, and `adjust` for the rest of its settings.
+async fn start(
+    url: &str,
+    probe: &Probe,
+    delay: Duration,
+    resync: Option<ocean::OnResync>,
+    adjust: impl FnOnce(&mut ocean::config::Settings) + Send + 'static,
+) -> ocean::Result<TestIntegration> {
     let slow = Slow { probe: probe.clone(), delay };
     let p = ocean::Processor::new("/items", move |_| Ok(slow.clone()))
         .name("slow")
         .no_auth()
         .dedup(ocean::delivery::DeliveryId::Headers(vec!["x-delivery-id"]));
-    let integration = ocean::Integration::new("replicas").processor(p).default_mapping(ocean_tests::ITEM_MAPPING);
+    let mut integration = ocean::Integration::new("replicas").processor(p).default_mapping(ocean_tests::ITEM_MAPPING);
+    if let Some(r) = resync {
+        integration = integration.on_resync(r);
+    }
     let url = url.to_owned();
     TestIntegration::start_with(integration, move |s| {
         s.queue.backend = ocean::config::QueueBackend::Postgres;
         s.postgres.url = Some(url);
-        s.queue.lease_seconds = lease;
         s.admin.token = Some(TOKEN.into());
         s.resync_on_start = false;
+        adjust(s);
     })
     .await
-    .expect("a replica on PostgreSQL starts")
+}
+
+async fn replica(url: &str, probe: &Probe, delay: Duration, lease: u64) -> TestIntegration {
+    start(url, probe, delay, None, move |s| s.queue.lease_seconds = lease)
+        .await
+        .expect("a replica on PostgreSQL starts")
 }
 
 async fn entity(it: &TestIntegration, id: &str) -> Option<Value> {
@@ -182,20 +198,9 @@ async fn resyncing(url: &str, count: u64) -> TestIntegration {
         }
         Ok::<(), ocean::ProcessorError>(())
     });
-    let probe = Probe::default();
-    let slow = Slow { probe, delay: Duration::ZERO };
-    let p = ocean::Processor::new("/items", move |_| Ok(slow.clone())).name("slow").no_auth();
-    let integration =
-        ocean::Integration::new("replicas").processor(p).on_resync(lister).default_mapping(ocean_tests::ITEM_MAPPING);
-    let url = url.to_owned();
-    TestIntegration::start_with(integration, move |s| {
-        s.queue.backend = ocean::config::QueueBackend::Postgres;
-        s.postgres.url = Some(url);
-        s.admin.token = Some(TOKEN.into());
-        s.resync_on_start = true;
-    })
-    .await
-    .expect("a replica on PostgreSQL starts")
+    start(url, &Probe::default(), Duration::ZERO, Some(lister), |s| s.resync_on_start = true)
+        .await
+        .expect("a replica on PostgreSQL starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -231,26 +236,12 @@ async fn sslmode_require_encrypts_and_verifies_the_server() {
     let url = format!("{}?sslmode=require", pg.database("tls"));
     let ca = pg.dir().join("ca.crt");
     let probe = Probe::default();
-    let slow = Slow { probe, delay: Duration::ZERO };
-    let start = |ca: Option<std::path::PathBuf>| {
-        let (slow, url) = (slow.clone(), url.clone());
-        async move {
-            let p = ocean::Processor::new("/items", move |_| Ok(slow.clone())).name("slow").no_auth();
-            let integration =
-                ocean::Integration::new("replicas").processor(p).default_mapping(ocean_tests::ITEM_MAPPING);
-            TestIntegration::start_with(integration, move |s| {
-                s.queue.backend = ocean::config::QueueBackend::Postgres;
-                s.postgres.url = Some(url);
-                s.postgres.ca_file = ca;
-                s.resync_on_start = false;
-            })
-            .await
-        }
-    };
+    let with_ca =
+        |ca: Option<std::path::PathBuf>| start(&url, &probe, Duration::ZERO, None, move |s| s.postgres.ca_file = ca);
     // Without the CA, the server's certificate cannot be verified: no connection, a clear error.
-    let refused = start(None).await.err().expect("a server that cannot be verified is refused").to_string();
+    let refused = with_ca(None).await.err().expect("a server that cannot be verified is refused").to_string();
     assert!(refused.contains("OCEAN__POSTGRES__URL") && refused.contains("cannot connect"), "{refused}");
-    let it = start(Some(ca)).await.expect("verified against OCEAN__POSTGRES__CA_FILE");
+    let it = with_ca(Some(ca)).await.expect("verified against OCEAN__POSTGRES__CA_FILE");
     let body = json!({"id": 11, "seq": 1, "title": "over tls"});
     assert_eq!(it.post("/items", body.to_string().as_bytes(), &[]).await.status(), 202);
     assert_eq!(eventually("the entity", || entity(&it, "11")).await["title"], "over tls");
