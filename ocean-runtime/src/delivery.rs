@@ -53,12 +53,14 @@ impl DeliveryId {
             Self::None => None,
             Self::Headers(names) => names.iter().find_map(|n| event.header(n)).map(str::to_owned),
             Self::Body(path) => {
-                let mut v = &event.payload;
-                for p in path {
-                    v = v.get(p)?;
-                }
-                match v {
-                    Value::String(s) => Some(s.clone()),
+                // Read from the raw body unless a processor parsed it already.
+                let found = if event.payload.is_parsed() || event.body.is_empty() {
+                    path.iter().try_fold(&*event.payload, |v, p| v.get(p)).cloned()
+                } else {
+                    crate::scan::at_path(&event.body, path).ok().flatten()
+                };
+                match found? {
+                    Value::String(s) => Some(s),
                     Value::Number(n) => Some(n.to_string()),
                     _ => None,
                 }

@@ -6,6 +6,8 @@ use std::time::SystemTime;
 use actix_web::web::Bytes;
 use serde_json::Value;
 
+use crate::payload::Payload;
+
 /// Request headers with lower-cased names, in the order received.
 ///
 /// ```
@@ -57,8 +59,10 @@ pub struct WebhookEvent {
     pub trace_id: String,
     /// The request body exactly as received.
     pub body: Bytes,
-    /// The body parsed as JSON.
-    pub payload: Value,
+    /// The body as JSON, parsed when first read (it derefs to a [`serde_json::Value`]:
+    /// `event.payload["issue"]["id"]`). A processor that decides from headers alone in
+    /// `should_process_event` spares intake the parse.
+    pub payload: Payload,
     /// Request headers, names lower-cased.
     pub headers: Headers,
     /// When the event was received.
@@ -83,12 +87,13 @@ impl WebhookEvent {
         Self::new(path, body, payload, Headers::default())
     }
 
-    /// Builds an event with a fresh trace id and the current time.
-    pub fn new(path: &str, body: Bytes, payload: Value, headers: Headers) -> Self {
+    /// Builds an event with a fresh trace id and the current time, from its body and its payload (a
+    /// [`Value`], or [`Payload::lazy`] of the body to parse it when first read).
+    pub fn new(path: &str, body: Bytes, payload: impl Into<Payload>, headers: Headers) -> Self {
         Self {
             trace_id: uuid::Uuid::now_v7().to_string(),
             body,
-            payload,
+            payload: payload.into(),
             headers,
             received_at: SystemTime::now(),
             group_key: None,
@@ -122,14 +127,14 @@ pub struct WebhookEventRawResults {
 }
 
 impl WebhookEventRawResults {
-    /// Results with objects to upsert only.
-    pub fn upsert(items: impl IntoIterator<Item = Value>) -> Self {
-        Self { updated_raw_results: items.into_iter().collect(), deleted_raw_results: Vec::new() }
+    /// Results with objects to upsert only (values, or payloads: `upsert([event.payload.clone()])`).
+    pub fn upsert<T: Into<Value>>(items: impl IntoIterator<Item = T>) -> Self {
+        Self { updated_raw_results: items.into_iter().map(Into::into).collect(), deleted_raw_results: Vec::new() }
     }
 
     /// Results with objects to delete only.
-    pub fn delete(items: impl IntoIterator<Item = Value>) -> Self {
-        Self { updated_raw_results: Vec::new(), deleted_raw_results: items.into_iter().collect() }
+    pub fn delete<T: Into<Value>>(items: impl IntoIterator<Item = T>) -> Self {
+        Self { updated_raw_results: Vec::new(), deleted_raw_results: items.into_iter().map(Into::into).collect() }
     }
 
     /// No change.

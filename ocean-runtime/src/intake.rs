@@ -9,11 +9,13 @@ use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::error::AuthError;
 use crate::event::{Headers, WebhookEvent};
+use crate::mapping::Program;
 use crate::metrics::Metrics;
+use crate::payload::Payload;
 use crate::queue::{Pushed, Queue, QueueError, QueuedEvent};
 use crate::runtime::Lifecycle;
 use crate::wiring::{Processors, Running};
@@ -147,6 +149,15 @@ fn verify(
         .clone()
 }
 
+/// The value a `group_by` program gives for the event: a simple path is read from the raw body unless
+/// a processor parsed it already.
+fn group_value(prog: &Program, event: &WebhookEvent) -> Option<serde_json::Value> {
+    match prog.simple_path() {
+        Some(path) if !event.payload.is_parsed() => crate::scan::at_path(&event.body, path).ok().flatten(),
+        _ => prog.first(&event.payload).ok().flatten(),
+    }
+}
+
 pub(crate) async fn handle(
     req: HttpRequest,
     payload: web::Payload,
@@ -194,11 +205,7 @@ pub(crate) async fn handle(
             return reject(m, "unauthenticated", StatusCode::UNAUTHORIZED, e);
         }
     }
-    let payload: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return reject(m, "invalid_json", StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")),
-    };
-    let mut event = WebhookEvent::new(path, body, payload, headers);
+    let mut event = WebhookEvent::new(path, body.clone(), Payload::lazy(body), headers);
     event.path_params = req.match_info().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<BTreeMap<_, _>>();
 
     let mut accepted = Vec::new();
@@ -206,6 +213,19 @@ pub(crate) async fn handle(
         if rt.processors.list[pi].processor.should_process_event(&event).await {
             accepted.push(pi);
         }
+    }
+    // The body is checked without building the document (it is parsed only if a processor reads it),
+    // in the pass that reads the group key when the first grouping processor groups by a simple path.
+    let first_group = accepted.iter().find_map(|&pi| rt.processors.list[pi].group_by.as_ref().map(|g| (pi, g)));
+    let mut scanned = None;
+    let checked = match first_group.and_then(|(pi, g)| Some((pi, g.simple_path()?))) {
+        Some((pi, path)) if !event.payload.is_parsed() => crate::scan::at_path(&event.body, path).map(|v| {
+            scanned = Some((pi, v));
+        }),
+        _ => crate::scan::validate(&event.body),
+    };
+    if let Err(e) = checked {
+        return reject(m, "invalid_json", StatusCode::BAD_REQUEST, format!("body is not JSON: {e}"));
     }
     if accepted.is_empty() {
         m.ignored.increment(1);
@@ -233,7 +253,12 @@ pub(crate) async fn handle(
     event.group_key = accepted.iter().find_map(|&pi| {
         let p = &rt.processors.list[pi];
         match &p.group_by {
-            Some(prog) => prog.first(&event.payload).ok().flatten().filter(|v| !v.is_null()).map(|v| match v {
+            Some(prog) => match scanned.take_if(|(i, _)| *i == pi) {
+                Some((_, v)) => v,
+                None => group_value(prog, &event),
+            }
+            .filter(|v| !v.is_null())
+            .map(|v| match v {
                 serde_json::Value::String(s) => format!("{}:{s}", p.group_space),
                 other => format!("{}:{other}", p.group_space),
             }),
@@ -247,12 +272,12 @@ pub(crate) async fn handle(
     match rt.queue.push(QueuedEvent::new(event, accepted), delivery).await {
         Ok(Pushed::Duplicate) => {
             m.duplicates.increment(1);
-            info!(trace_id = %trace_id, path = %path, "duplicate delivery; not processed again");
+            debug!(trace_id = %trace_id, path = %path, "duplicate delivery; not processed again");
             reply(StatusCode::ACCEPTED, json!({"status": "duplicate", "trace_id": trace_id}))
         }
         Ok(Pushed::Queued) => {
             m.queued.increment(1);
-            info!(trace_id = %trace_id, path = %path, "queued");
+            debug!(trace_id = %trace_id, path = %path, "queued");
             reply(StatusCode::ACCEPTED, json!({"status": "accepted", "trace_id": trace_id}))
         }
         Err(e) => {

@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 use futures_util::future::join_all;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, debug, error, info_span, warn};
 
 use crate::error::ProcessorError;
 use crate::event::{WebhookEvent, WebhookEventRawResults};
@@ -92,19 +92,11 @@ async fn serve(rt: &Arc<Runtime>, raw: &Arc<crate::raw::RawApi>, slot: usize) {
 }
 
 pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
-    // Queued events do not keep their parsed payload (it costs several times the body in memory).
-    let parsed;
-    let ev: &WebhookEvent = if item.event.payload.is_null() && !item.event.body.is_empty() {
-        let mut e = (*item.event).clone();
-        e.payload = serde_json::from_slice(&e.body).unwrap_or(serde_json::Value::Null);
-        parsed = e;
-        &parsed
-    } else {
-        &item.event
-    };
+    // The payload is parsed when a processor first reads it, once.
+    let ev: &WebhookEvent = &item.event;
     let span = info_span!("event", trace_id = %ev.trace_id, path = %ev.path);
     async move {
-        info!("started");
+        debug!("started");
         let mapping = rt.mapping();
         let mut tasks = Vec::new();
         let mut failed: Vec<(String, String, u32)> = Vec::new();
@@ -178,8 +170,7 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
             if failed.len() > 10 {
                 error.push_str(&format!("; and {} more", failed.len() - 10));
             }
-            let full = QueuedEvent { event: std::sync::Arc::new(ev.clone()), ..item.clone() };
-            rt.queue.dead_letter(&full, names, error, attempts).await;
+            rt.queue.dead_letter(item, names, error, attempts).await;
             rt.metrics.dead_lettered.increment(1);
             warn!(failures = failed.len(), "dead-lettered; replay it from the admin API or `ocean dlq`");
         }
@@ -189,7 +180,7 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
         }
         rt.metrics.upserted.increment(changes.upserts.len() as u64);
         rt.metrics.deleted.increment(changes.deletes.len() as u64);
-        info!(upserted = changes.upserts.len(), deleted = changes.deletes.len(), "applied");
+        debug!(upserted = changes.upserts.len(), deleted = changes.deletes.len(), "applied");
         Outcome::Done
     }
     .instrument(span)

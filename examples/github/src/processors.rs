@@ -13,6 +13,13 @@ fn action(event: &WebhookEvent) -> &str {
     event.payload["action"].as_str().unwrap_or_default()
 }
 
+/// The object `field` of the payload, when the event has one. Processors decide from the
+/// `X-GitHub-Event` header alone, so that intake never parses a body; a payload without the object is
+/// ignored here, on a worker.
+fn object<'e>(event: &'e WebhookEvent, field: &str) -> Option<&'e Value> {
+    event.payload.get(field).filter(|v| v.is_object())
+}
+
 /// Adds `__repository` (the repository name), which the mapping relates entities to.
 fn with_repository(mut item: Value, payload: &Value) -> Value {
     if let (Value::Object(m), Some(name)) = (&mut item, payload["repository"]["name"].as_str()) {
@@ -49,7 +56,7 @@ impl Issues {
 )]
 impl Issues {
     async fn should_process_event(&self, event: &WebhookEvent) -> bool {
-        event_is(event, "issues") && event.payload["issue"].is_object()
+        event_is(event, "issues")
     }
 
     async fn handle_event(
@@ -57,7 +64,8 @@ impl Issues {
         event: &WebhookEvent,
         _resource: &ResourceConfig,
     ) -> Result<WebhookEventRawResults, ProcessorError> {
-        let issue = with_repository(event.payload["issue"].clone(), &event.payload);
+        let Some(issue) = object(event, "issue") else { return Ok(WebhookEventRawResults::empty()) };
+        let issue = with_repository(issue.clone(), &event.payload);
         if action(event) == "deleted" {
             return Ok(WebhookEventRawResults::delete([issue]));
         }
@@ -88,7 +96,7 @@ impl PullRequests {
 )]
 impl PullRequests {
     async fn should_process_event(&self, event: &WebhookEvent) -> bool {
-        event_is(event, "pull_request") && event.payload["pull_request"].is_object()
+        event_is(event, "pull_request")
     }
 
     async fn handle_event(
@@ -96,7 +104,8 @@ impl PullRequests {
         event: &WebhookEvent,
         resource: &ResourceConfig,
     ) -> Result<WebhookEventRawResults, ProcessorError> {
-        let pr = with_repository(event.payload["pull_request"].clone(), &event.payload);
+        let Some(pr) = object(event, "pull_request") else { return Ok(WebhookEventRawResults::empty()) };
+        let pr = with_repository(pr.clone(), &event.payload);
         let states: Vec<&str> = match resource.selector.get("states") {
             Some(Value::Array(s)) => s.iter().filter_map(Value::as_str).collect(),
             _ => vec!["open"],
@@ -131,7 +140,7 @@ impl Repositories {
 )]
 impl Repositories {
     async fn should_process_event(&self, event: &WebhookEvent) -> bool {
-        (event_is(event, "push") || event_is(event, "repository")) && event.payload["repository"].is_object()
+        event_is(event, "push") || event_is(event, "repository")
     }
 
     async fn handle_event(
@@ -139,7 +148,7 @@ impl Repositories {
         event: &WebhookEvent,
         _resource: &ResourceConfig,
     ) -> Result<WebhookEventRawResults, ProcessorError> {
-        let repo = event.payload["repository"].clone();
+        let Some(repo) = object(event, "repository").cloned() else { return Ok(WebhookEventRawResults::empty()) };
         if event_is(event, "repository") && action(event) == "deleted" {
             return Ok(WebhookEventRawResults::delete([repo]));
         }

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod drive;
 mod example;
 mod fake_port;
 mod faults;
@@ -34,6 +35,8 @@ enum Command {
     Bench(bench::Args),
     /// Kill, terminate, storm and starve (a faulty Port) a running example; show that no acknowledged event is lost.
     Faults(faults::Args),
+    /// Send the bench's load to a server started by hand, for profiling.
+    Load(drive::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +48,7 @@ fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Bench(a) => bench::run(a),
         Command::Faults(a) => faults::run(a),
+        Command::Load(a) => drive::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -51,7 +51,7 @@ impl DeadLetter {
             received_at_ms: millis(e.received_at),
             failed_at_ms: millis(std::time::SystemTime::now()),
             group_key: e.group_key.clone(),
-            payload: e.payload.clone(),
+            payload: e.payload.value().clone(),
             headers: e.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
             path_params: e.path_params.clone(),
             delivery: item.delivery.clone(),

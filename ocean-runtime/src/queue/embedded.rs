@@ -1,20 +1,28 @@
 //! The embedded durable storage: every event is persisted (fsync) before it is acknowledged, with group
 //! commit so that throughput holds under load.
 //!
-//! Built on redb: pure Rust (no C build step), ACID with an fsync per commit, crash-safe by design, one
-//! file. One writer thread batches every pending insert, delete and dead letter of the moment into one
-//! transaction: one fsync is shared by all the events of the batch.
+//! Events live in an append-only log (`queue-log/`, [`super::journal`]): one sequential write per
+//! batch and one `fdatasync` shared by its events. Delivery ids and dead letters live in redb (pure
+//! Rust, ACID, one file: `queue.redb`), which the events of earlier versions are moved out of at
+//! start-up. One writer thread takes every pending insert, removal and dead letter of the moment.
+//!
+//! Order of a batch, so that a crash loses nothing acknowledged: dead letters are committed first (an
+//! event's tombstone may follow in the same batch); then the log is written and synced; then the
+//! delivery ids, in a commit made durable within a second and always before a log segment holding
+//! their events is deleted. At start-up the delivery ids of every event still in the log are read
+//! back, so a crash forgets none.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 use tracing::error;
 
 use super::dead::DeadLetter;
 use super::dedup::Dedup;
 use super::item::{Pushed, QueueError};
+use super::journal::{self, Journal};
 use super::record::Record;
 use super::storage::{OnDurable, Storage};
 use crate::error::{Error, Result};
@@ -46,9 +54,34 @@ enum Op {
 /// can be opened again at once.
 pub(crate) struct Embedded {
     db: Arc<Database>,
-    writer: Writer<Op>,
+    writer: Option<Writer<Op>>,
+    log: Arc<journal::Shared>,
     dedup: Dedup,
     path: PathBuf,
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        // The writer finishes its batches; then the delivery ids of the last second are made durable.
+        drop(self.writer.take());
+        let durable = || -> std::result::Result<(), String> {
+            self.db.begin_write().map_err(|e| e.to_string())?.commit().map_err(|e| e.to_string())
+        };
+        if let Err(e) = durable() {
+            error!(file = %self.path.display(), error = %e, "cannot make the last delivery ids durable");
+        }
+    }
+}
+
+/// What the writer thread owns.
+struct WriterState {
+    db: Arc<Database>,
+    log: Journal,
+    next_dead: u64,
+    path: PathBuf,
+    last_durable: std::time::Instant,
+    /// Delivery ids were committed without waiting since the last durable commit.
+    ids_pending: bool,
 }
 
 fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -71,20 +104,66 @@ impl Embedded {
             storage(path, format!("cannot open the queue store ({e}); the file is kept as it is for inspection"))
         })?;
         let dedup = Dedup::new(window);
+        let log_dir = path.with_file_name("queue-log");
+        // Delivery ids of processed events still in the log: their commit to redb may not have become
+        // durable before a crash (a segment is deleted only after it has).
+        let mut processed_ids = Vec::new();
+        let (mut log, stored) = Journal::open(&log_dir, |bytes| {
+            if let Ok(Record { delivery: Some(key), received_at_ms, .. }) = Record::decode(bytes) {
+                processed_ids.push((key, received_at_ms / 1000 + window.as_secs()));
+            }
+        })
+        .map_err(|e| storage(&log_dir, e))?;
         let txn = db.begin_write().map_err(|e| storage(path, e))?;
         let mut restored = Vec::new();
         let mut next_dead = 1;
+        let mut keep = Vec::new();
+        for (seq, bytes) in stored {
+            match Record::decode(&bytes) {
+                Ok(r) => restored.push((seq, r)),
+                Err(e) => error!(dir = %log_dir.display(), seq, error = %e, "unreadable queue entry kept on disk"),
+            }
+        }
         {
-            let events = txn.open_table(EVENTS).map_err(|e| storage(path, e))?;
+            let mut events = txn.open_table(EVENTS).map_err(|e| storage(path, e))?;
             let mut keys = txn.open_table(DEDUP).map_err(|e| storage(path, e))?;
             let dead = txn.open_table(DEAD).map_err(|e| storage(path, e))?;
+            // Events of an earlier version, kept in redb: moved to the log (synced) before redb lets
+            // them go in this transaction.
+            let mut moved = Vec::new();
             for row in events.iter().map_err(|e| storage(path, e))? {
-                match row.map_err(|e| e.to_string()).and_then(|r| Ok((r.0.value(), Record::decode(r.1.value())?))) {
-                    Ok(entry) => restored.push(entry),
-                    Err(e) => error!(file = %path.display(), error = %e, "unreadable queue entry kept on disk"),
+                let row = row.map_err(|e| storage(path, e))?;
+                match Record::decode(row.1.value()) {
+                    Ok(r) => moved.push((row.1.value().to_vec(), r)),
+                    Err(e) => {
+                        error!(file = %path.display(), error = %e, "unreadable queue entry kept on disk");
+                        keep.push(row.0.value());
+                    }
+                }
+            }
+            if !moved.is_empty() {
+                let bodies: Vec<&[u8]> = moved.iter().map(|(b, _)| b.as_slice()).collect();
+                let seqs = log.append(&bodies, &[]).map_err(|e| storage(&log_dir, e))?;
+                restored.extend(seqs.into_iter().zip(moved.into_iter().map(|(_, r)| r)));
+                events.retain(|k, _| keep.contains(&k)).map_err(|e| storage(path, e))?;
+            }
+            // The delivery ids read back from the log (processed events, and those still queued) are
+            // written here, so that they outlive the segments deleted below.
+            let expiry = |r: &Record| r.received_at_ms / 1000 + window.as_secs();
+            processed_ids.extend(restored.iter().filter_map(|(_, r)| Some((r.delivery.clone()?, expiry(r)))));
+            // A dead letter released its id (a redelivery is processed) until it is superseded.
+            let mut released = std::collections::HashSet::new();
+            for row in dead.iter().map_err(|e| storage(path, e))?.flatten() {
+                if let Ok(DeadLetter { delivery: Some(key), superseded_by: None, .. }) =
+                    serde_json::from_slice(row.1.value())
+                {
+                    released.insert(key);
                 }
             }
             let now = super::dedup::now_secs();
+            for (key, exp) in processed_ids.iter().filter(|(k, exp)| *exp > now && !released.contains(k)) {
+                keys.insert(key.as_str(), *exp).map_err(|e| storage(path, e))?;
+            }
             keys.retain(|_, exp| exp > now).map_err(|e| storage(path, e))?;
             let mut live = Vec::new();
             for row in keys.iter().map_err(|e| storage(path, e))?.flatten() {
@@ -96,19 +175,25 @@ impl Embedded {
             }
         }
         txn.commit().map_err(|e| storage(path, e))?;
-        let next_seq = restored.last().map_or(1, |(s, _)| s + 1);
+        // redb's state is durable here (the transaction above): processed segments can go.
+        log.reclaim();
         let db = Arc::new(db);
-        let (writer_db, writer_path) = (db.clone(), path.to_owned());
-        let (mut next_seq, mut next_dead) = (next_seq, next_dead);
-        let writer = Writer::spawn("ocean-queue-writer", 4096, move |batch| {
-            write_batch(&writer_db, batch, &mut next_seq, &mut next_dead, &writer_path)
-        })?;
-        let store = Self { db, writer, dedup, path: path.to_owned() };
+        let shared = log.shared();
+        let mut state = WriterState {
+            db: db.clone(),
+            log,
+            next_dead,
+            path: path.to_owned(),
+            last_durable: std::time::Instant::now(),
+            ids_pending: false,
+        };
+        let writer = Writer::spawn("ocean-queue-writer", 4096, move |batch| write_batch(&mut state, batch))?;
+        let store = Self { db, writer: Some(writer), log: shared, dedup, path: path.to_owned() };
         Ok((store, restored))
     }
 
     fn send(&self, op: Op) -> bool {
-        self.writer.send(op)
+        self.writer.as_ref().is_some_and(|w| w.send(op))
     }
 
     fn with_write<T>(&self, f: impl FnOnce(&redb::WriteTransaction) -> std::result::Result<T, String>) -> Option<T> {
@@ -122,55 +207,89 @@ impl Embedded {
     }
 }
 
-/// One batch of the writer thread: one transaction, one fsync. Inserts are answered in commit order.
-fn write_batch(db: &Database, batch: Vec<Op>, next_seq: &mut u64, next_dead: &mut u64, path: &Path) {
-    let mut seqs = Vec::new();
-    let result = (|| -> std::result::Result<(), String> {
-        let txn = db.begin_write().map_err(|e| e.to_string())?;
-        {
-            let mut events = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
-            let mut dedup = txn.open_table(DEDUP).map_err(|e| e.to_string())?;
-            let mut dead = txn.open_table(DEAD).map_err(|e| e.to_string())?;
-            let mut seq = *next_seq;
-            let mut dead_id = *next_dead;
-            for op in &batch {
-                match op {
-                    Op::Insert { bytes, dedup: key, .. } => {
-                        events.insert(seq, bytes.as_slice()).map_err(|e| e.to_string())?;
-                        if let Some((k, exp)) = key {
-                            dedup.insert(k.as_str(), *exp).map_err(|e| e.to_string())?;
-                        }
-                        seqs.push(seq);
-                        seq += 1;
-                    }
-                    Op::Delete(s) => {
-                        events.remove(*s).map_err(|e| e.to_string())?;
-                    }
-                    Op::Dead(d) => {
-                        // A dead-lettered event's delivery id may be processed again (a redelivery).
-                        if let Some(key) = &d.delivery {
-                            dedup.remove(key.as_str()).map_err(|e| e.to_string())?;
-                        }
-                        let d = DeadLetter { id: dead_id, ..(**d).clone() };
-                        dead_id += 1;
-                        let bytes = serde_json::to_vec(&d).map_err(|e| e.to_string())?;
-                        dead.insert(d.id, bytes.as_slice()).map_err(|e| e.to_string())?;
-                    }
+/// One batch of the writer thread: dead letters, then the log (one write, one fsync), then delivery
+/// ids. Inserts are answered in log order.
+fn write_batch(st: &mut WriterState, batch: Vec<Op>) {
+    let dead: Vec<&DeadLetter> =
+        batch.iter().filter_map(|op| if let Op::Dead(d) = op { Some(&**d) } else { None }).collect();
+    if !dead.is_empty() {
+        let next_dead = &mut st.next_dead;
+        let result = commit(&st.db, Durability::Immediate, |txn| {
+            let mut table = txn.open_table(DEAD).map_err(|e| e.to_string())?;
+            let mut keys = txn.open_table(DEDUP).map_err(|e| e.to_string())?;
+            for d in &dead {
+                // A dead-lettered event's delivery id may be processed again (a redelivery).
+                if let Some(key) = &d.delivery {
+                    keys.remove(key.as_str()).map_err(|e| e.to_string())?;
                 }
+                let d = DeadLetter { id: *next_dead, ..(*d).clone() };
+                *next_dead += 1;
+                let bytes = serde_json::to_vec(&d).map_err(|e| e.to_string())?;
+                table.insert(d.id, bytes.as_slice()).map_err(|e| e.to_string())?;
             }
-            *next_seq = seq;
-            *next_dead = dead_id;
+            Ok(())
+        });
+        if let Err(e) = result {
+            // The events stay in the log (their removal follows in this batch only if this succeeded).
+            error!(file = %st.path.display(), error = %e, "dead letters not stored; their events stay queued until a restart");
+            let batch: Vec<Op> = batch.into_iter().filter(|op| !matches!(op, Op::Delete(_))).collect();
+            return write_events(st, batch);
         }
-        txn.commit().map_err(|e| e.to_string())
-    })();
-    if let Err(e) = &result {
-        error!(file = %path.display(), error = %e, "queue write failed; the events of this batch were not acknowledged");
     }
-    let mut seqs = seqs.into_iter();
+    write_events(st, batch);
+}
+
+/// The log part of a batch, then its delivery ids.
+fn write_events(st: &mut WriterState, batch: Vec<Op>) {
+    let bodies: Vec<&[u8]> = batch
+        .iter()
+        .filter_map(|op| if let Op::Insert { bytes, .. } = op { Some(bytes.as_slice()) } else { None })
+        .collect();
+    let removals: Vec<u64> =
+        batch.iter().filter_map(|op| if let Op::Delete(s) = op { Some(*s) } else { None }).collect();
+    let result = st.log.append(&bodies, &removals).map_err(|e| e.to_string());
+    if let Err(e) = &result {
+        error!(dir = %st.path.with_file_name("queue-log").display(), error = %e, "queue write failed; the events of this batch were not acknowledged");
+    }
+    let keys: Vec<(&str, u64)> = batch
+        .iter()
+        .filter_map(
+            |op| if let Op::Insert { dedup: Some((k, exp)), .. } = op { Some((k.as_str(), *exp)) } else { None },
+        )
+        .collect();
+    // A processed segment is deleted only once the delivery ids of its events are durable in redb.
+    let reclaim = result.is_ok() && st.log.reclaimable();
+    if result.is_ok() && (!keys.is_empty() || (reclaim && st.ids_pending)) {
+        // Durable at the latest with the first commit a second from now, or before a segment goes.
+        let durability = if reclaim || st.last_durable.elapsed() >= std::time::Duration::from_secs(1) {
+            st.last_durable = std::time::Instant::now();
+            st.ids_pending = false;
+            Durability::Immediate
+        } else {
+            st.ids_pending = true;
+            Durability::None
+        };
+        let stored = commit(&st.db, durability, |txn| {
+            let mut table = txn.open_table(DEDUP).map_err(|e| e.to_string())?;
+            for (k, exp) in &keys {
+                table.insert(*k, *exp).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+        if let Err(e) = stored {
+            // The events are durable; only a redelivery after a restart would be processed again.
+            error!(file = %st.path.display(), error = %e, "delivery ids not stored");
+        } else if reclaim {
+            st.log.reclaim();
+        }
+    } else if reclaim {
+        st.log.reclaim();
+    }
+    let mut seqs = result.as_ref().map(|s| s.iter().copied()).ok().into_iter().flatten();
     for op in batch {
         if let Op::Insert { on_durable, reply, .. } = op {
             let r = match &result {
-                Ok(()) => {
+                Ok(_) => {
                     on_durable(seqs.next().unwrap_or_default());
                     Ok(())
                 }
@@ -179,6 +298,18 @@ fn write_batch(db: &Database, batch: Vec<Op>, next_seq: &mut u64, next_dead: &mu
             let _ = reply.send(r);
         }
     }
+}
+
+/// One redb transaction with the given durability.
+fn commit(
+    db: &Database,
+    durability: Durability,
+    f: impl FnOnce(&redb::WriteTransaction) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    let mut txn = db.begin_write().map_err(|e| e.to_string())?;
+    txn.set_durability(durability).map_err(|e| e.to_string())?;
+    f(&txn)?;
+    txn.commit().map_err(|e| e.to_string())
 }
 
 impl Storage for Embedded {
@@ -219,10 +350,7 @@ impl Storage for Embedded {
     }
 
     fn read(&self, seq: u64) -> std::result::Result<Record, String> {
-        let txn = self.db.begin_read().map_err(|e| e.to_string())?;
-        let t = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
-        let row = t.get(seq).map_err(|e| e.to_string())?.ok_or("missing from the store")?;
-        Record::decode(row.value())
+        Record::decode(&self.log.read(seq)?)
     }
 
     fn durable(&self) -> bool {

@@ -66,7 +66,7 @@ pub(super) fn skeleton(
     WebhookEvent {
         trace_id: trace_id.to_owned(),
         body: Default::default(),
-        payload: serde_json::Value::Null,
+        payload: Default::default(),
         headers: Default::default(),
         received_at,
         group_key: group_key.clone(),

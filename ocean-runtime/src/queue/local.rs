@@ -26,9 +26,10 @@ pub(super) struct Hot {
 }
 
 impl Hot {
-    /// Estimated memory of an event kept whole: its body and the parsed payload, a few times the body.
+    /// Estimated memory of an event kept whole: its body, and the parsed payload (a few times the body)
+    /// when a processor read it at intake.
     fn cost(e: &WebhookEvent) -> usize {
-        e.body.len().saturating_mul(5)
+        e.body.len().saturating_mul(if e.payload.is_parsed() { 5 } else { 1 })
     }
 
     fn try_reserve(&self, cost: usize) -> bool {
@@ -133,8 +134,9 @@ impl Local {
         // is the event as received, for the storage to encode.
         let cost = Hot::cost(&item.event);
         let (source, whole) = if !self.storage.durable() {
-            if !item.event.payload.is_null() && !item.event.body.is_empty() {
-                Arc::make_mut(&mut item.event).payload = serde_json::Value::Null;
+            if item.event.payload.is_parsed() {
+                let unparsed = item.event.payload.unparsed();
+                Arc::make_mut(&mut item.event).payload = unparsed;
             }
             (item.event.clone(), false)
         } else if !item.event.body.is_empty() && self.hot.try_reserve(cost) {

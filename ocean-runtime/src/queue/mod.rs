@@ -12,6 +12,7 @@ mod dead;
 mod dedup;
 mod embedded;
 mod item;
+mod journal;
 mod local;
 mod record;
 mod scheduler;

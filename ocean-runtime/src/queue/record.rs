@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::item::skeleton;
 use crate::event::{Headers, WebhookEvent};
+use crate::payload::Payload;
 
 const MAGIC: &[u8; 2] = b"O1";
 
@@ -56,9 +57,9 @@ impl Record {
         skeleton(&self.trace_id, &self.path, UNIX_EPOCH + Duration::from_millis(self.received_at_ms), &self.group_key)
     }
 
-    /// The event again, its body parsed.
+    /// The event again; its body is parsed when first read.
     pub(crate) fn into_event(self) -> WebhookEvent {
-        let payload = serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null);
+        let payload = Payload::lazy(self.body.clone());
         let mut event = WebhookEvent::new(&self.path, self.body, payload, Headers::from_pairs(self.headers));
         event.trace_id = self.trace_id;
         event.received_at = UNIX_EPOCH + Duration::from_millis(self.received_at_ms);
