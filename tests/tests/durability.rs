@@ -267,3 +267,47 @@ async fn a_queue_log_torn_inside_its_last_event_recovers_every_complete_event() 
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Across a restart, a processed delivery is still a duplicate, and a dead-lettered one is still free for
+/// the provider's redelivery (its id is read back from the queue log, and its release from the dead
+/// letters).
+#[tokio::test]
+async fn delivery_ids_and_their_release_by_a_dead_letter_survive_a_restart() {
+    let dir = state_dir();
+    let d = dir.clone();
+    let items = Items { fail_first: Arc::new(AtomicU32::new(1)), ..Default::default() };
+    let first = TestIntegration::start_with(integration(items), move |s| {
+        s.state_dir = d;
+        s.admin.token = Some("admin-token".into());
+    })
+    .await
+    .unwrap();
+    assert_eq!(send(&first, &json!({"id": 1, "title": "failed"}), "dead").await.0, 202);
+    assert!(first.wait_idle(Duration::from_secs(10)).await);
+    assert_eq!(send(&first, &json!({"id": 2, "title": "done"}), "done").await.0, 202);
+    assert!(first.wait_idle(Duration::from_secs(10)).await);
+    let mut listed = 0;
+    for _ in 0..100 {
+        let r = first.client.get(format!("{}/admin/dlq", first.base_url)).bearer_auth("admin-token").send().await;
+        listed = r.unwrap().json::<Vec<Value>>().await.unwrap().len();
+        if listed == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(listed, 1);
+    assert!(first.entity("item", "2").is_some() && first.entity("item", "1").is_none());
+    first.shutdown().await;
+
+    let d = dir.clone();
+    let it = TestIntegration::start_with(integration(Items::default()), move |s| s.state_dir = d).await.unwrap();
+    let (_, again) = send(&it, &json!({"id": 2, "title": "changed"}), "done").await;
+    assert_eq!(again["status"], "duplicate");
+    let (_, redelivered) = send(&it, &json!({"id": 1, "title": "redelivered"}), "dead").await;
+    assert_eq!(redelivered["status"], "accepted");
+    assert!(it.wait_idle(Duration::from_secs(10)).await);
+    assert_eq!(it.entity("item", "1").unwrap()["title"], "redelivered");
+    assert_eq!(it.entity("item", "2").unwrap()["title"], "done");
+    it.shutdown().await;
+    std::fs::remove_dir_all(dir).ok();
+}
