@@ -74,16 +74,21 @@ async fn send(it: &TestIntegration, body: &Value, delivery: &str) -> (u16, Value
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn acknowledged_events_resume_after_a_restart_in_group_order() {
-    let dir = state_dir();
-    let d = dir.clone();
-    let first = TestIntegration::start_with(integration(Items { block: true, ..Default::default() }), move |s| {
+/// A first life on `dir` whose processor never finishes: what it acknowledges stays queued.
+async fn blocked(dir: &std::path::Path) -> TestIntegration {
+    let d = dir.to_owned();
+    TestIntegration::start_with(integration(Items { block: true, ..Default::default() }), move |s| {
         s.state_dir = d;
         s.max_wait_seconds_before_shutdown = 0.2;
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn acknowledged_events_resume_after_a_restart_in_group_order() {
+    let dir = state_dir();
+    let first = blocked(&dir).await;
     for id in 0..3u64 {
         for seq in 0..5u64 {
             let (status, _) =
@@ -215,13 +220,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[tokio::test]
 async fn a_queue_log_torn_inside_its_last_event_recovers_every_complete_event() {
     let dir = state_dir();
-    let d = dir.clone();
-    let first = TestIntegration::start_with(integration(Items { block: true, ..Default::default() }), move |s| {
-        s.state_dir = d;
-        s.max_wait_seconds_before_shutdown = 0.2;
-    })
-    .await
-    .unwrap();
+    let first = blocked(&dir).await;
     // Distinct groups, so that each is delivered (and blocks) on its own.
     for id in 0..4u64 {
         let (status, _) = send(&first, &json!({"id": id, "seq": 0, "title": "t"}), &format!("t-{id}")).await;
