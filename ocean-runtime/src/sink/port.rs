@@ -35,6 +35,10 @@ const PORT_BACKOFF: Backoff = Backoff {
     attempts: Some(6),
 };
 
+/// Reading the mapping at start-up: nothing can be done before it, so a throttled or failing Port is
+/// waited for longer (about half a minute) than during processing, where the event stays queued.
+const STARTUP_BACKOFF: Backoff = Backoff { cap: Duration::from_secs(5), attempts: Some(10), ..PORT_BACKOFF };
+
 /// Port's API client and sink.
 pub struct PortSink {
     client: reqwest::Client,
@@ -147,6 +151,17 @@ impl PortSink {
         path: &str,
         body: Option<&Value>,
     ) -> std::result::Result<(StatusCode, Value), SinkError> {
+        self.call_with(&PORT_BACKOFF, method, path, body).await
+    }
+
+    /// [`PortSink::call`] with its own schedule of retries.
+    async fn call_with(
+        &self,
+        backoff: &Backoff,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::result::Result<(StatusCode, Value), SinkError> {
         let refresh = std::sync::atomic::AtomicBool::new(false);
         let attempt = |_| {
             let (method, refresh) = (method.clone(), &refresh);
@@ -179,7 +194,7 @@ impl PortSink {
             }
         };
         let log = |e: &String, attempt, delay| warn!(error = %e, path, attempt, ?delay, "Port call failed; retrying");
-        match retry::run(&PORT_BACKOFF, None, attempt, log).await {
+        match retry::run(backoff, None, attempt, log).await {
             Outcome::Done(r) => Ok(r),
             Outcome::Failed { error, .. } => Err(SinkError(error)),
             Outcome::Cancelled => Err(SinkError("cancelled".into())),
@@ -189,7 +204,8 @@ impl PortSink {
     /// The integration's mapping as Port holds it; the integration is created with `default` when missing.
     pub async fn fetch_mapping(&self, default: &Value) -> Result<Value> {
         let path = format!("/v1/integration/{}", self.identifier);
-        let (status, body) = self.call(Method::GET, &path, None).await.map_err(|e| Error::Other(e.0))?;
+        let (status, body) =
+            self.call_with(&STARTUP_BACKOFF, Method::GET, &path, None).await.map_err(|e| Error::Other(e.0))?;
         if status.is_success() {
             return Ok(body["integration"]["config"].clone());
         }
@@ -203,8 +219,10 @@ impl PortSink {
             "installationId": self.identifier,
             "config": default,
         });
-        let (status, body) =
-            self.call(Method::POST, "/v1/integration", Some(&create)).await.map_err(|e| Error::Other(e.0))?;
+        let (status, body) = self
+            .call_with(&STARTUP_BACKOFF, Method::POST, "/v1/integration", Some(&create))
+            .await
+            .map_err(|e| Error::Other(e.0))?;
         if !status.is_success() {
             return Err(Error::Other(format!("Port answered {status} when creating the integration: {body}")));
         }
