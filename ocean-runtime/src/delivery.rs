@@ -52,19 +52,11 @@ impl DeliveryId {
         let id = match self {
             Self::None => None,
             Self::Headers(names) => names.iter().find_map(|n| event.header(n)).map(str::to_owned),
-            Self::Body(path) => {
-                // Read from the raw body unless a processor parsed it already.
-                let found = if event.payload.is_parsed() || event.body.is_empty() {
-                    path.iter().try_fold(&*event.payload, |v, p| v.get(p)).cloned()
-                } else {
-                    crate::scan::at_path(&event.body, path).ok().flatten()
-                };
-                match found? {
-                    Value::String(s) => Some(s),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                }
-            }
+            Self::Body(path) => match event.payload.at_path(path)? {
+                Value::String(s) => Some(s),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            },
             Self::Custom(f) => f(event),
         };
         id.filter(|s| !s.is_empty() && s.len() <= 512)

@@ -149,12 +149,12 @@ fn verify(
         .clone()
 }
 
-/// The value a `group_by` program gives for the event: a simple path is read from the raw body unless
-/// a processor parsed it already.
+/// The value a `group_by` program gives for the event: a simple path is read without parsing the body
+/// unless a processor parsed it already.
 fn group_value(prog: &Program, event: &WebhookEvent) -> Option<serde_json::Value> {
     match prog.simple_path() {
-        Some(path) if !event.payload.is_parsed() => crate::scan::at_path(&event.body, path).ok().flatten(),
-        _ => prog.first(&event.payload).ok().flatten(),
+        Some(path) => event.payload.at_path(path),
+        None => prog.first(&event.payload).ok().flatten(),
     }
 }
 

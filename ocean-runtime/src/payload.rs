@@ -54,6 +54,16 @@ impl Payload {
         }
     }
 
+    /// The value at a simple path (`["issue", "id"]`, jq's `.issue.id` on objects): read from the parsed
+    /// value when there is one, else from the raw body without building it (see `scan.rs`). `None` when
+    /// a key is missing, a step meets something else than an object, or the body is not JSON.
+    pub(crate) fn at_path<S: AsRef<str>>(&self, path: &[S]) -> Option<Value> {
+        match self.parsed.get() {
+            Some(v) => path.iter().try_fold(v, |v, key| v.get(key.as_ref())).cloned(),
+            None => crate::scan::at_path(&self.body, path).ok().flatten(),
+        }
+    }
+
     /// The same payload without its parsed value, when it has a body to parse again: what a queue keeps
     /// in memory (the parsed value costs several times the body).
     pub(crate) fn unparsed(&self) -> Self {
