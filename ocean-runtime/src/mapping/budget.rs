@@ -191,6 +191,9 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<Data>> {
             }
             return box_once(Ok(Val::utf8_str(s.repeat(count as usize))));
         }
+        if let (Val::Obj(_), Val::Obj(_)) = (&l, &r) {
+            return box_once(super::deep::merge(l, r).map_err(Exn::from));
+        }
         box_once((l * r).map_err(Exn::from))
     });
     let range = Native::<Data>::new(|mut cv| {

@@ -33,7 +33,7 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
 }
 
 /// A value as libjq shows it in messages: its JSON, cut to 28 bytes (25 and `...`).
-fn dump(v: &Val) -> String {
+pub(super) fn dump(v: &Val) -> String {
     cut(v.to_string())
 }
 
@@ -147,7 +147,7 @@ fn decode_base64(v: &Val) -> ValR<Val> {
     Ok(Val::utf8_str(String::from_utf8_lossy(&out).into_owned()))
 }
 
-fn kind(v: &Val) -> &'static str {
+pub(super) fn kind(v: &Val) -> &'static str {
     match v {
         Val::Null => "null",
         Val::Bool(_) => "boolean",

@@ -6,7 +6,7 @@ use jaq_json::Val;
 use serde_json::{Map, Value};
 
 use super::budget::{self, Budget, Env};
-use super::{compat, regex, rewrite, sugar};
+use super::{compat, deep, json_text, regex, rewrite, setpath, sugar};
 
 type D = budget::Data;
 
@@ -119,10 +119,16 @@ fn natives() -> impl Iterator<Item = jaq_core::native::Fun<D>> {
     jaq_core::funs()
         .filter(|(name, args, _)| !(*name == "range" && args.len() == 3))
         .chain(budget::funs())
-        .chain(jaq_std::funs().filter(|(name, _, _)| !regex::REPLACED.contains(name)))
-        .chain(jaq_json::funs().filter(|(name, _, _)| !compat::REPLACED.contains(name)))
+        .chain(jaq_std::funs().filter(|(name, _, _)| !regex::REPLACED.contains(name) && !deep::REPLACED.contains(name)))
+        .chain(
+            jaq_json::funs()
+                .filter(|(name, _, _)| !compat::REPLACED.contains(name) && !json_text::REPLACED.contains(name)),
+        )
         .chain(regex::funs())
         .chain(compat::funs())
+        .chain(deep::funs())
+        .chain(json_text::funs())
+        .chain(setpath::funs())
         .chain(std::iter::once(jaq_core::native::run(("builtins", jaq_core::native::v(0), |_| {
             jaq_core::box_iter::box_once(Ok(BUILTINS.iter().map(|n| Val::utf8_str(n.clone())).collect()))
         }))))
@@ -292,10 +298,13 @@ pub(crate) fn to_val(v: &Value) -> Val {
         Value::Null => Val::Null,
         Value::Bool(b) => Val::Bool(*b),
         Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
+            // An integer that a double cannot hold keeps its digits while unchanged and becomes a double
+            // in arithmetic, as libjq's number literals do (jaq's decimal numbers); the others are
+            // integers, usable as indices.
+            if let Some(i) = n.as_i64().filter(|&i| i == (i as f64) as i64) {
                 Val::Num(jaq_json::Num::from_integral(i))
-            } else if let Some(u) = n.as_u64() {
-                Val::Num(jaq_json::Num::from_integral(u))
+            } else if n.is_i64() || n.is_u64() {
+                Val::Num(jaq_json::Num::Dec(jaq_json::Rc::new(n.to_string())))
             } else {
                 Val::from(n.as_f64().unwrap_or(0.0))
             }

@@ -47,47 +47,27 @@ def @tsv:
     else error("\(type) (\(tojson)) is not valid in a tsv row") end
   ) | join("\t") end;
 
+# `flatten` splices nested arrays without recursing (`_ocean_flatten`, `mapping/deep.rs`).
 def flatten($d): if $d < 0 then error("flatten depth must not be negative")
-  elif $d > 0 then map(if type == "array" then flatten($d - 1) else [.] end) | add // []
-  else . end;
+  elif type == "array" or type == "object" then _ocean_flatten($d)
+  else [.[]] end;
+def flatten: flatten(1e9);
 
-# Paths as libjq updates them. `setpath` creates what is missing: an object for a string key, an array
-# padded with nulls for an index; an index before the start of an array is an error.
+# Deep values as libjq limits them (`mapping/deep.rs`): printing past 10,000 levels writes
+# `<skipped: too deep>`; sorting and grouping compare at most 10,000 levels deep.
+def tostring: _ocean_tostring;
+def sort_by(f): _ocean_sort_keyed(map([f]));
+def group_by(f): _ocean_group_keyed(map([f]));
+def unique_by(f): [group_by(f)[] | .[0]];
+def unique: unique_by(.);
+
+# Paths as libjq updates them: `setpath` is a native (`mapping/setpath.rs`); `_ocean_slice` gives the
+# bounds of a slice in an array of `$n` items, for `delpaths`.
 def _ocean_slice($n): [
   (.start // 0 | if . < 0 then . + $n else . end | floor | if . < 0 then 0 elif . > $n then $n else . end),
   (.end // $n | if . < 0 then . + $n else . end | ceil | if . < 0 then 0 elif . > $n then $n else . end)
 ] | if .[1] < .[0] then [.[0], .[0]] else . end;
-# Recursive: each level spends a budget step, which also stops a recursion deeper than the stack allows.
-def _ocean_setpath($p; $v):
-  __tick |
-  if $p == [] then $v
-  else $p[0] as $k | $p[1:] as $rest
-    | if ($k | type) == "string" then
-        if type == "object" or . == null then . as $o | ($o // {}) + {($k): ($o[$k] | _ocean_setpath($rest; $v))}
-        else error("Cannot index \(type) with \"\($k)\"") end
-      elif ($k | type) == "number" then
-        if type == "array" or . == null then (. // []) as $a | ($a | length) as $n
-          | if $k | isnan then error("Cannot set array element at NaN index") else . end
-          | ($k | floor | if . < 0 then . + $n else . end) as $i
-          | if $i < 0 then error("Out of bounds negative array index")
-            elif $i >= 536870912 then error("Array index too large")
-            elif $i >= $n then $a + [range($i - $n) | null] + [null | _ocean_setpath($rest; $v)]
-            else $a[:$i] + [$a[$i] | _ocean_setpath($rest; $v)] + $a[$i + 1:] end
-        else error("Cannot index \(type) with number (\($k))") end
-      elif ($k | type) == "object" then
-        if type == "array" or . == null then (. // []) as $a | ($k | _ocean_slice($a | length)) as [$s, $e]
-          | ($a[$s:$e] | _ocean_setpath($rest; $v)) as $new
-          | if ($new | type) == "array" then $a[:$s] + $new + $a[$e:]
-            else error("A slice of an array can only be assigned another array") end
-        elif type == "string" then error("Cannot update string slices")
-        else error("Cannot update field at object index of \(type)") end
-      else error("Cannot update field at \($k | type) index of \(type)") end
-  end;
-
-def setpath($p; $v):
-  if ($p | type) != "array" then error("Path must be specified as an array")
-  elif ($p | length) > 10000 then error("Path too deep")
-  else _ocean_setpath($p; $v) end;
+def setpath($p; $v): _ocean_setpath($p; $v);
 
 # `delpaths` deletes every path at once, as libjq does: deeper paths first, then the keys of each level
 # together, so that deleting one index does not shift the others; what is missing is left alone.
@@ -177,6 +157,16 @@ def trim: if type == "string" then _ocean_trim else error("trim input must be a 
 def ltrim: if type == "string" then _ocean_ltrim else error("trim input must be a string") end;
 def rtrim: if type == "string" then _ocean_rtrim else error("trim input must be a string") end;
 
+# `sub` and `gsub` whose replacement has several outputs give as many results as libjq does: the k-th
+# made of the k-th output at every match (jaq's give every combination), put together by
+# `_ocean_substituted` (`mapping/regex.rs`).
+def sub(re; str; $flags): . as $in
+  | [split_matches(re; $flags)[] | if type == "array" then [capture_of_match | str] end]
+  | _ocean_substituted | if . == [] then $in else .[] end;
+def sub(re; str): sub(re; str; "");
+def gsub(re; str; $flags): sub(re; str; "g" + $flags);
+def gsub(re; str): sub(re; str; "g");
+
 # A regular expression given as `[re, flags]`, as libjq accepts it.
 def _ocean_re_args($val):
   ($val | type) as $t
@@ -190,7 +180,7 @@ def capture($val): _ocean_re_args($val) as [$re, $flags] | capture($re; $flags);
 
 # `"nan" | fromjson` is NaN in libjq.
 def _ocean_fromjson: fromjson;
-def fromjson: if . == "nan" or . == "NaN" then nan else _ocean_fromjson end;
+def fromjson: if . == "nan" or . == "NaN" then nan else _ocean_json_depth | _ocean_fromjson end;
 
 # `implode` of what is not a code point gives U+FFFD; fractions are cut, as libjq does.
 def _ocean_implode: implode;
@@ -223,12 +213,13 @@ def _ocean_bsearch($t): bsearch($t);
 def bsearch($t): if type == "array" then _ocean_bsearch($t) else error("\(type) (\(tojson)) cannot be searched from") end;
 
 # Indices that are not integers, as the rewrite of `sugar.rs` wraps them: libjq rounds an index down,
-# the start of a slice down and its end up; NaN selects nothing (a start or end of NaN is open).
+# the start of a slice down and its end up; NaN selects nothing (a start or end of NaN is open). A NaN
+# index is the largest integer, which selects nothing and which `setpath` refuses as libjq refuses NaN.
 def _ocean_int: tojson | sub("\\.0$"; "") | tonumber;
 def _ocean_index(i): . as $c | i
   | if type != "number" or . == floor then .
     elif ($c | type) == "string" then error("Cannot index string with number (\(.))")
-    elif isnan then 9007199254740992
+    elif isnan then 9223372036854775807
     else floor | _ocean_int end;
 def _ocean_lo(i): i | if type == "number" and . != floor then (if isnan then null else floor | _ocean_int end) else . end;
 def _ocean_hi(i): i | if type == "number" and . != floor then (if isnan then null else ceil | _ocean_int end) else . end;

@@ -3,11 +3,14 @@
 
 mod budget;
 mod compat;
+mod deep;
 pub(crate) mod evaluator;
 mod jq;
+mod json_text;
 mod model;
 mod regex;
 mod rewrite;
+mod setpath;
 mod sugar;
 
 use std::collections::HashSet;

@@ -18,8 +18,55 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
         run(("matches", v(2), |cv| bome(apply(false, true, cv)))),
         run(("split_matches", v(2), |cv| bome(apply(true, true, cv)))),
         run(("split_", v(2), |cv| bome(apply(true, false, cv)))),
+        run(("_ocean_substituted", v(0), |cv| bome(substituted(cv.1)))),
     ]
     .into_iter()
+}
+
+/// The results of `sub`/`gsub` from the input split at its matches: the text between matches, and at
+/// each match the array of the replacement's outputs. As libjq's definition does, the k-th result is
+/// made of the k-th output at every match that has one, each after the text since the previous match;
+/// every result ends with the text after the last match. No match (or no output) gives no result.
+fn substituted(parts: Val) -> ValR<Val> {
+    let Val::Arr(parts) = parts else { return Ok(Val::Arr(Default::default())) };
+    let mut results: Vec<Vec<u8>> = Vec::new();
+    let mut gap: Vec<u8> = Vec::new();
+    for part in parts.iter() {
+        match part {
+            Val::TStr(t) | Val::BStr(t) => gap.extend_from_slice(t),
+            Val::Arr(outputs) => {
+                for (k, out) in outputs.iter().enumerate() {
+                    let insert: &[u8] = match out {
+                        Val::TStr(t) | Val::BStr(t) => t,
+                        Val::Null => b"",
+                        other => {
+                            let g = Val::utf8_str(gap.clone());
+                            return Err(Error::str(format_args!(
+                                "string ({}) and {} ({}) cannot be added",
+                                super::compat::dump(&g),
+                                super::compat::kind(other),
+                                super::compat::dump(other)
+                            )));
+                        }
+                    };
+                    if k == results.len() {
+                        results.push(Vec::new());
+                    }
+                    results[k].extend_from_slice(&gap);
+                    results[k].extend_from_slice(insert);
+                }
+                gap.clear();
+            }
+            _ => {}
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|mut r| {
+            r.extend_from_slice(&gap);
+            Val::utf8_str(r)
+        })
+        .collect())
 }
 
 #[derive(Clone, Copy, Default)]

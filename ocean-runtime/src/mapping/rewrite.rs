@@ -2,21 +2,22 @@
 //! enough: string repetition (`"x" * 1000000000`) allocates in one operation, with no loop to stop. Such
 //! programs are parsed with jaq's parser and printed again, fully parenthesised, with every `l * r` as
 //! `__mul(r; l)` (a native that refuses results past the size limit), every `l / r` and `l % r` as
-//! `__div(r; l)` and `__rem(r; l)` (libjq's error on a zero divisor), every function body and every
+//! `__div(r; l)` and `__rem(r; l)` (libjq's error on a zero divisor), every `l == r` and `l != r` as
+//! `__eq(r; l)` and `__ne(r; l)` (libjq's limit on nesting), every function body and every
 //! `reduce`/`foreach` update behind `__tick`. Assignments are printed as calls of libjq's definitions
 //! (`_ocean_assign`, `_ocean_modify` in `libjq.jq`), because jaq's own updates refuse to create what is
-//! missing (`null | .a.b = 1`, `[1] | .[3] = 1`) and delete one path at a time. Programs with neither
-//! `*` nor an assignment are not rewritten.
+//! missing (`null | .a.b = 1`, `[1] | .[3] = 1`) and delete one path at a time. Programs with none of
+//! these operators are not rewritten.
 
 use std::fmt::Write;
 
 use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Def, Pattern, Term};
-use jaq_core::ops::Math;
+use jaq_core::ops::{Cmp, Math};
 use jaq_core::path::{Opt, Part};
 
 /// The operators the rewrite prints differently.
-const REWRITTEN: [&str; 13] = ["*", "/", "%", "-", "catch", "*=", "=", "|=", "+=", "-=", "/=", "%=", "//="];
+const REWRITTEN: [&str; 15] = ["*", "/", "%", "-", "catch", "*=", "=", "|=", "+=", "-=", "/=", "%=", "//=", "==", "!="];
 
 /// Whether the program has a `*` operator or an assignment (outside strings).
 pub(super) fn needs_rewrite(code: &str) -> bool {
@@ -218,6 +219,14 @@ fn term(out: &mut String, t: &Term<&str>) -> Option<()> {
                 Math::Div => "__div(",
                 _ => "__rem(",
             });
+            term(out, r)?;
+            out.push_str("; ");
+            term(out, l)?;
+            out.push(')');
+        }
+        Term::BinOp(l, BinaryOp::Cmp(c @ (Cmp::Eq | Cmp::Ne)), r) => {
+            // libjq's equality, which refuses values nested past its limit (`mapping/deep.rs`).
+            out.push_str(if *c == Cmp::Eq { "__eq(" } else { "__ne(" });
             term(out, r)?;
             out.push_str("; ");
             term(out, l)?;

@@ -1,0 +1,305 @@
+//! libjq's limits on walking deeply nested values, where jaq has none: comparing, testing for equality
+//! and merging objects past 10,000 levels is an error with libjq's message. Each walk here recurses at
+//! most that deep, in small frames; `flatten` does not recurse at all.
+
+use std::cmp::Ordering;
+
+use jaq_core::native::{Fun, bome, run, v};
+use jaq_core::{Cv, Error, ValR};
+use jaq_json::{Rc, Val};
+use jaq_std::ValT as _;
+
+type D = super::budget::Data;
+
+/// jaq's native that this module replaces (jaq-std's).
+pub(super) const REPLACED: [&str; 1] = ["sort"];
+
+/// libjq's limit of nesting when comparing, testing equality and merging objects.
+const MAX_DEPTH: usize = 10_000;
+
+pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
+    [
+        run(("sort", v(0), |cv| bome(sort(cv.1)))),
+        run(("_ocean_sort_keyed", v(1), |mut cv| {
+            let keys = cv.0.pop_var();
+            bome(sort_keyed(cv.1, keys))
+        })),
+        run(("_ocean_group_keyed", v(1), |mut cv| {
+            let keys = cv.0.pop_var();
+            bome(group_keyed(cv.1, keys))
+        })),
+        run(("_ocean_flatten", v(1), |mut cv| {
+            let d = cv.0.pop_var();
+            bome(flatten(cv.1, &d))
+        })),
+        run(("__eq", v(2), |cv| bome(equality(cv, true)))),
+        run(("__ne", v(2), |cv| bome(equality(cv, false)))),
+    ]
+    .into_iter()
+}
+
+/// Nesting past [`MAX_DEPTH`] while walking two values together.
+struct TooDeep;
+
+/// jaq's order of values (jq's), walking arrays and objects at most [`MAX_DEPTH`] deep.
+fn compare(a: &Val, b: &Val, depth: usize) -> Result<Ordering, TooDeep> {
+    match (a, b) {
+        (Val::Arr(x), Val::Arr(y)) => {
+            if depth > MAX_DEPTH {
+                return Err(TooDeep);
+            }
+            for (l, r) in x.iter().zip(y.iter()) {
+                let c = compare(l, r, depth + 1)?;
+                if c != Ordering::Equal {
+                    return Ok(c);
+                }
+            }
+            Ok(x.len().cmp(&y.len()))
+        }
+        (Val::Obj(x), Val::Obj(y)) => {
+            if depth > MAX_DEPTH {
+                return Err(TooDeep);
+            }
+            if x.is_empty() || y.is_empty() {
+                return Ok(x.len().cmp(&y.len()));
+            }
+            // Keys first, in sorted order; then the values in the order of their keys.
+            let mut l: Vec<_> = x.iter().collect();
+            let mut r: Vec<_> = y.iter().collect();
+            l.sort_by(|p, q| p.0.cmp(q.0));
+            r.sort_by(|p, q| p.0.cmp(q.0));
+            let keys = l.iter().map(|p| p.0).cmp(r.iter().map(|p| p.0));
+            if keys != Ordering::Equal {
+                return Ok(keys);
+            }
+            for ((_, lv), (_, rv)) in l.iter().zip(r.iter()) {
+                let c = compare(lv, rv, depth + 1)?;
+                if c != Ordering::Equal {
+                    return Ok(c);
+                }
+            }
+            Ok(Ordering::Equal)
+        }
+        _ => Ok(a.cmp(b)),
+    }
+}
+
+/// jaq's equality, walking arrays and objects at most [`MAX_DEPTH`] deep; the same value shared is
+/// equal without a walk, as in libjq.
+fn equal(a: &Val, b: &Val, depth: usize) -> Result<bool, TooDeep> {
+    match (a, b) {
+        (Val::Arr(x), Val::Arr(y)) => {
+            if Rc::ptr_eq(x, y) {
+                return Ok(true);
+            }
+            if depth > MAX_DEPTH {
+                return Err(TooDeep);
+            }
+            if x.len() != y.len() {
+                return Ok(false);
+            }
+            for (l, r) in x.iter().zip(y.iter()) {
+                if !equal(l, r, depth + 1)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        (Val::Obj(x), Val::Obj(y)) => {
+            if Rc::ptr_eq(x, y) {
+                return Ok(true);
+            }
+            if depth > MAX_DEPTH {
+                return Err(TooDeep);
+            }
+            if x.len() != y.len() {
+                return Ok(false);
+            }
+            for (k, l) in x.iter() {
+                match y.get(k) {
+                    Some(r) if equal(l, r, depth + 1)? => {}
+                    _ => return Ok(false),
+                }
+            }
+            Ok(true)
+        }
+        _ => Ok(a == b),
+    }
+}
+
+/// `__eq(r; l)` is `l == r` and `__ne(r; l)` is `l != r` (the rewrite prints them so).
+fn equality(mut cv: Cv<'_, D>, eq: bool) -> ValR<Val> {
+    let l = cv.0.pop_var();
+    let r = cv.0.pop_var();
+    let same = equal(&l, &r, 0).map_err(|TooDeep| Error::str("Equality check too deep"))?;
+    Ok(Val::Bool(same == eq))
+}
+
+/// A comparison of two values that sorting needs; the first one too deep stops the sort.
+fn comparer(err: &mut Option<TooDeep>) -> impl FnMut(&Val, &Val) -> Ordering + '_ {
+    move |a, b| {
+        if err.is_some() {
+            return Ordering::Equal;
+        }
+        compare(a, b, 0).unwrap_or_else(|e| {
+            *err = Some(e);
+            Ordering::Equal
+        })
+    }
+}
+
+fn too_deep(_: TooDeep) -> Error<Val> {
+    Error::str("Comparison too deep")
+}
+
+fn array(v: Val) -> Result<Vec<Val>, Error<Val>> {
+    match v {
+        Val::Arr(a) => Ok(Rc::try_unwrap(a).unwrap_or_else(|a| (*a).clone())),
+        other => Err(Error::str(format_args!(
+            "{} ({}) cannot be sorted, as it is not an array",
+            super::compat::kind(&other),
+            super::compat::dump(&other)
+        ))),
+    }
+}
+
+/// `sort`: jq's order, stable.
+fn sort(v: Val) -> ValR<Val> {
+    let mut items = array(v)?;
+    let mut err = None;
+    items.sort_by(comparer(&mut err));
+    err.map_or(Ok(items.into_iter().collect()), |e| Err(too_deep(e)))
+}
+
+/// The input array's items with their keys (`keys`, an array as long as the input), sorted by key.
+fn keyed(v: Val, keys: Val) -> Result<Vec<(Val, Val)>, Error<Val>> {
+    let items = array(v)?;
+    let keys = array(keys)?;
+    let mut pairs: Vec<(Val, Val)> = keys.into_iter().zip(items).collect();
+    let mut err = None;
+    let mut cmp = comparer(&mut err);
+    pairs.sort_by(|a, b| cmp(&a.0, &b.0));
+    drop(cmp);
+    err.map_or(Ok(pairs), |e| Err(too_deep(e)))
+}
+
+/// `sort_by(f)` as `_ocean_sort_keyed(map([f]))`.
+fn sort_keyed(v: Val, keys: Val) -> ValR<Val> {
+    Ok(keyed(v, keys)?.into_iter().map(|(_, x)| x).collect())
+}
+
+/// `group_by(f)` as `_ocean_group_keyed(map([f]))`: runs of equal keys, in key order.
+fn group_keyed(v: Val, keys: Val) -> ValR<Val> {
+    let mut groups: Vec<Val> = Vec::new();
+    let mut current: Vec<Val> = Vec::new();
+    let mut last: Option<Val> = None;
+    for (k, x) in keyed(v, keys)? {
+        if let Some(prev) = &last
+            && compare(prev, &k, 0).map_err(too_deep)? != Ordering::Equal
+        {
+            groups.push(std::mem::take(&mut current).into_iter().collect());
+        }
+        current.push(x);
+        last = Some(k);
+    }
+    if !current.is_empty() {
+        groups.push(current.into_iter().collect());
+    }
+    Ok(groups.into_iter().collect())
+}
+
+/// `flatten($d)` of an array (checked by its definition): arrays nested at most `$d` deep are spliced
+/// in, without recursion, so that a deep array cannot exhaust the stack.
+fn flatten(v: Val, depth: &Val) -> ValR<Val> {
+    let top = match v {
+        // libjq iterates an object's values.
+        Val::Obj(o) => o.values().cloned().collect(),
+        other => array(other)?,
+    };
+    let mut out = Vec::with_capacity(top.len());
+    // The arrays being walked, each with its position and the depth left below it (libjq splices an
+    // array while that is not zero, so a fractional depth splices every level).
+    let left = depth.as_f64().unwrap_or(0.0);
+    let mut stack: Vec<(Rc<Vec<Val>>, usize, f64)> = vec![(Rc::new(top), 0, left)];
+    while let Some((items, at, left)) = stack.last_mut() {
+        let Some(x) = items.get(*at) else {
+            stack.pop();
+            continue;
+        };
+        *at += 1;
+        let left = *left;
+        match x {
+            Val::Arr(inner) if left != 0.0 => {
+                let inner = inner.clone();
+                stack.push((inner, 0, left - 1.0));
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// `l * r` of two objects: merged recursively, as libjq does, at most [`MAX_DEPTH`] deep.
+pub(super) fn merge(l: Val, r: Val) -> ValR<Val> {
+    fn go(l: Val, r: Val, depth: usize) -> Result<Val, TooDeep> {
+        match (l, r) {
+            (Val::Obj(x), Val::Obj(y)) => {
+                if depth > MAX_DEPTH {
+                    return Err(TooDeep);
+                }
+                let mut x = Rc::try_unwrap(x).unwrap_or_else(|x| (*x).clone());
+                for (k, rv) in y.iter() {
+                    let merged = match x.get_mut(k) {
+                        Some(lv @ Val::Obj(_)) if matches!(rv, Val::Obj(_)) => {
+                            go(std::mem::take(lv), rv.clone(), depth + 1)?
+                        }
+                        _ => rv.clone(),
+                    };
+                    x.insert(k.clone(), merged);
+                }
+                Ok(Val::obj(x))
+            }
+            (_, r) => Ok(r),
+        }
+    }
+    go(l, r, 0).map_err(|TooDeep| Error::str("Object merge too deep"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_is_jaqs() {
+        let vals: Vec<Val> = [
+            "null",
+            "false",
+            "true",
+            "0",
+            "1.5",
+            "-3",
+            "\"a\"",
+            "\"b\"",
+            "[]",
+            "[1]",
+            "[1,2]",
+            "[[0]]",
+            "{}",
+            "{\"a\":1}",
+            "{\"a\":2}",
+            "{\"b\":0}",
+            "{\"a\":1,\"b\":2}",
+            "{\"b\":2,\"a\":1}",
+            "{\"a\":[1,{}]}",
+        ]
+        .iter()
+        .map(|t| jaq_json::read::parse_single(t.as_bytes()).unwrap())
+        .collect();
+        for a in &vals {
+            for b in &vals {
+                assert_eq!(compare(a, b, 0).ok(), Some(a.cmp(b)), "{a} vs {b}");
+                assert_eq!(equal(a, b, 0).ok(), Some(a == b), "{a} vs {b}");
+            }
+        }
+    }
+}
