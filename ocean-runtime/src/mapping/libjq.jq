@@ -159,10 +159,10 @@ def rtrim: if type == "string" then _ocean_rtrim else error("trim input must be 
 
 # `sub` and `gsub` whose replacement has several outputs give as many results as libjq does: the k-th
 # made of the k-th output at every match (jaq's give every combination), put together by
-# `_ocean_substituted` (`mapping/regex.rs`).
-def sub(re; str; $flags): . as $in
-  | [split_matches(re; $flags)[] | if type == "array" then [capture_of_match | str] end]
-  | _ocean_substituted | if . == [] then $in else .[] end;
+# `_ocean_substituted` (`mapping/regex.rs`). The named groups of a match are read by a native.
+def capture_of_match: _ocean_capture_of_match;
+def capture(re; flags): matches(re; flags)[] | capture_of_match;
+def sub(re; str; $flags): _ocean_substituted([split_matches(re; $flags)[] | if isarray then [capture_of_match | str] end]);
 def sub(re; str): sub(re; str; "");
 def gsub(re; str; $flags): sub(re; str; "g" + $flags);
 def gsub(re; str): sub(re; str; "g");

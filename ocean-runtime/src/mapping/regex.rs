@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use jaq_core::box_iter::box_once;
 use jaq_core::native::{Fun, bome, run, v};
 use jaq_core::{Cv, Error, ValR};
 use jaq_json::Val;
@@ -18,7 +19,15 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
         run(("matches", v(2), |cv| bome(apply(false, true, cv)))),
         run(("split_matches", v(2), |cv| bome(apply(true, true, cv)))),
         run(("split_", v(2), |cv| bome(apply(true, false, cv)))),
-        run(("_ocean_substituted", v(0), |cv| bome(substituted(cv.1)))),
+        run(("_ocean_substituted", v(1), |mut cv| {
+            let parts = cv.0.pop_var();
+            match substituted(parts) {
+                Ok(results) if results.is_empty() => box_once(Ok(cv.1)),
+                Ok(results) => Box::new(results.into_iter().map(Ok)),
+                Err(e) => box_once(Err(e.into())),
+            }
+        })),
+        run(("_ocean_capture_of_match", v(0), |cv| bome(Ok(capture_of_match(&cv.1))))),
     ]
     .into_iter()
 }
@@ -26,9 +35,10 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
 /// The results of `sub`/`gsub` from the input split at its matches: the text between matches, and at
 /// each match the array of the replacement's outputs. As libjq's definition does, the k-th result is
 /// made of the k-th output at every match that has one, each after the text since the previous match;
-/// every result ends with the text after the last match. No match (or no output) gives no result.
-fn substituted(parts: Val) -> ValR<Val> {
-    let Val::Arr(parts) = parts else { return Ok(Val::Arr(Default::default())) };
+/// every result ends with the text after the last match. No match (or no output) gives no result: the
+/// input is the output.
+fn substituted(parts: Val) -> Result<Vec<Val>, Error<Val>> {
+    let Val::Arr(parts) = parts else { return Ok(Vec::new()) };
     let mut results: Vec<Vec<u8>> = Vec::new();
     let mut gap: Vec<u8> = Vec::new();
     for part in parts.iter() {
@@ -67,6 +77,25 @@ fn substituted(parts: Val) -> ValR<Val> {
             Val::utf8_str(r)
         })
         .collect())
+}
+
+/// The named groups of a match (its groups, as `matches` gives them) as `{name: string}`; what jaq
+/// defines in jq (`map(select(.name) | {(.name): .string}) | add + {}`), for every match of `sub`,
+/// `gsub` and `capture`.
+fn capture_of_match(groups: &Val) -> Val {
+    let mut out = jaq_json::Map::default();
+    if let Val::Arr(groups) = groups {
+        let name = Val::utf8_str(b"name".to_vec());
+        let string = Val::utf8_str(b"string".to_vec());
+        for g in groups.iter() {
+            if let Val::Obj(g) = g
+                && let Some(n) = g.get(&name).filter(|n| !matches!(n, Val::Null | Val::Bool(false)))
+            {
+                out.insert(n.clone(), g.get(&string).cloned().unwrap_or_default());
+            }
+        }
+    }
+    Val::obj(out)
 }
 
 #[derive(Clone, Copy, Default)]
