@@ -120,3 +120,38 @@ resources:
     assert_eq!(c.upserts.len(), 1);
     assert!(c.deletes.is_empty(), "{:?}", c.deletes);
 }
+
+/// Numbers written as text (interpolation, `tostring`, `tojson`, `@text`) read as libjq writes them: an
+/// integral result of arithmetic without `.0`, large and small ones with libjq's exponent.
+#[test]
+fn numbers_in_text_read_as_libjq_writes_them() {
+    let yaml = r#"
+resources:
+  - kind: file
+    port:
+      entity:
+        mappings:
+          identifier: '"f-\(.id)"'
+          blueprint: '"file"'
+          properties:
+            half: '"\(.size / 2) KB"'
+            quarter: .size / 4 | tostring
+            large: .size * 1e15 | tojson
+            larger: .size * 1e16 | tojson
+            text: .size / 2 | @text
+            tiny: '"\(.size / 1e7)"'
+            list: '[.size / 2] | tojson'
+"#;
+    let m = Mapping::parse("inline", yaml, false).unwrap();
+    let c = m.map_items("file", &[json!({"id": 7, "size": 2})], &[]);
+    let e = &c.upserts[0];
+    assert_eq!(e.identifier, "f-7");
+    let p = &e.properties;
+    assert_eq!(p["half"], "1 KB");
+    assert_eq!(p["quarter"], "0.5");
+    assert_eq!(p["large"], "2000000000000000");
+    assert_eq!(p["larger"], "2e+16");
+    assert_eq!(p["text"], "1");
+    assert_eq!(p["tiny"], "2e-07");
+    assert_eq!(p["list"], "[1]");
+}

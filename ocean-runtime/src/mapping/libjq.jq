@@ -56,6 +56,11 @@ def flatten: flatten(1e9);
 # Deep values as libjq limits them (`mapping/deep.rs`): printing past 10,000 levels writes
 # `<skipped: too deep>`; sorting and grouping compare at most 10,000 levels deep.
 def tostring: _ocean_tostring;
+# The formats that write values as text, and interpolation (printed as `@text "\(x)"` by the rewrite).
+def @text: tostring;
+def @html: tostring | escape_html;
+def @uri: tostring | encode_uri;
+def @base64: tostring | encode_base64;
 def sort_by(f): _ocean_sort_keyed(map([f]));
 def group_by(f): _ocean_group_keyed(map([f]));
 def unique_by(f): [group_by(f)[] | .[0]];

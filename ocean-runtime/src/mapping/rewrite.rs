@@ -3,7 +3,8 @@
 //! programs are parsed with jaq's parser and printed again, fully parenthesised, with every `l * r` as
 //! `__mul(r; l)` (a native that refuses results past the size limit), every `l / r` and `l % r` as
 //! `__div(r; l)` and `__rem(r; l)` (libjq's error on a zero divisor), every `l == r` and `l != r` as
-//! `__eq(r; l)` and `__ne(r; l)` (libjq's limit on nesting), every function body and every
+//! `__eq(r; l)` and `__ne(r; l)` (libjq's limit on nesting), every interpolated string `"\(x)"` as
+//! `@text "\(x)"` (libjq's text of numbers), every function body and every
 //! `reduce`/`foreach` update behind `__tick`. Assignments are printed as calls of libjq's definitions
 //! (`_ocean_assign`, `_ocean_modify` in `libjq.jq`), because jaq's own updates refuse to create what is
 //! missing (`null | .a.b = 1`, `[1] | .[3] = 1`) and delete one path at a time. Programs with none of
@@ -26,7 +27,8 @@ pub(super) fn needs_rewrite(code: &str) -> bool {
         tokens.iter().any(|Token(s, t)| match t {
             Tok::Sym | Tok::Word => REWRITTEN.contains(s),
             Tok::Block(inner) => any(inner),
-            Tok::Str(parts) => parts.iter().any(|p| matches!(p, StrPart::Term(Token(_, Tok::Block(i))) if any(i))),
+            // An interpolation is printed with libjq's text of numbers.
+            Tok::Str(parts) => parts.iter().any(|p| matches!(p, StrPart::Term(_))),
             _ => false,
         })
     }
@@ -180,6 +182,10 @@ fn term(out: &mut String, t: &Term<&str>) -> Option<()> {
         Term::Id => out.push('.'),
         Term::Recurse => out.push_str(".."),
         Term::Num(n) => out.push_str(n),
+        // `"\(x)"` writes `x` as jaq prints it (`1.0`); `@text` is libjq's `tostring` (`libjq.jq`).
+        Term::Str(None, parts) if parts.iter().any(|p| matches!(p, StrPart::Term(_))) => {
+            string(out, Some("@text"), parts)?
+        }
         Term::Str(fmt, parts) => string(out, *fmt, parts)?,
         Term::Arr(None) => out.push_str("[]"),
         Term::Arr(Some(t)) => {
