@@ -24,8 +24,13 @@ pub(super) const HALT_CODE: i32 = 0x0cea;
 const MAX_STEPS: u64 = 1_000_000;
 
 /// The largest string a leaf may build, in bytes, and the most items of an array or object.
-const MAX_BYTES: usize = 64 << 20;
-const MAX_ITEMS: usize = 4 << 20;
+pub(super) const MAX_BYTES: usize = 64 << 20;
+pub(super) const MAX_ITEMS: usize = 4 << 20;
+
+/// Natives that walk a value (printing, comparing, flattening) read the clock every this many nodes: a
+/// value whose parts are shared (`reduce range(40) as $_ ([]; [., .])`) is small in memory but
+/// exponentially large when walked.
+const NODES_PER_CLOCK: u64 = 4096;
 
 /// The clock is read every this many steps.
 const CLOCK_EVERY: u64 = 256;
@@ -65,6 +70,8 @@ pub(crate) struct Budget {
     stack_top: usize,
     /// How much stack the evaluation may use below `stack_top`.
     stack_room: usize,
+    /// Nodes walked by natives since the clock was last read.
+    nodes: Cell<u64>,
     exceeded: Cell<Option<Exceeded>>,
 }
 
@@ -84,6 +91,7 @@ impl Budget {
             steps: Cell::new(0),
             stack_top: stack_position(),
             stack_room,
+            nodes: Cell::new(0),
             exceeded: Cell::new(None),
         }
     }
@@ -96,6 +104,26 @@ impl Budget {
     fn stop(&self, e: Exceeded) -> Exceeded {
         self.exceeded.set(Some(e));
         e
+    }
+
+    /// One node walked by a native; `Err` once the leaf's time is spent.
+    pub(super) fn visit(&self) -> Result<(), Exceeded> {
+        let n = self.nodes.get() + 1;
+        self.nodes.set(n);
+        if n.is_multiple_of(NODES_PER_CLOCK) {
+            if let Some(e) = self.exceeded.get() {
+                return Err(e);
+            }
+            if Instant::now() > self.deadline {
+                return Err(self.stop(Exceeded::Time(self.time)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the evaluation: a native was about to build a value past the size limits.
+    pub(super) fn too_big(&self) -> Exceeded {
+        self.stop(Exceeded::Size)
     }
 
     /// One step over `v`: values that double in a loop (`. + .`) are stopped at their size.
@@ -159,7 +187,35 @@ impl<'a> HasLut<'a, Data> for Env<'a> {
     }
 }
 
-fn halt<'a, T>() -> ValX<'a, T, Val> {
+/// Why a native gave no value: an error of the program (which `try` catches), or the budget spent.
+pub(super) enum Fail {
+    Jq(jaq_core::Error<Val>),
+    Budget,
+}
+
+impl From<jaq_core::Error<Val>> for Fail {
+    fn from(e: jaq_core::Error<Val>) -> Self {
+        Self::Jq(e)
+    }
+}
+
+impl From<Exceeded> for Fail {
+    fn from(_: Exceeded) -> Self {
+        Self::Budget
+    }
+}
+
+/// A native's one value, its error, or the halt of an evaluation over budget.
+pub(super) fn outcome<'a>(r: Result<Val, Fail>) -> ValXs<'a, Val> {
+    box_once(match r {
+        Ok(v) => Ok(v),
+        Err(Fail::Jq(e)) => Err(Exn::from(e)),
+        Err(Fail::Budget) => halt(),
+    })
+}
+
+/// The end of an evaluation over budget (see [`HALT_CODE`]).
+pub(super) fn halt<'a, T>() -> ValX<'a, T, Val> {
     Err(Exn::halt(HALT_CODE))
 }
 
@@ -192,7 +248,7 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<Data>> {
             return box_once(Ok(Val::utf8_str(s.repeat(count as usize))));
         }
         if let (Val::Obj(_), Val::Obj(_)) = (&l, &r) {
-            return box_once(super::deep::merge(l, r).map_err(Exn::from));
+            return outcome(super::deep::merge(l, r, cv.0.data().budget));
         }
         box_once((l * r).map_err(Exn::from))
     });
@@ -361,6 +417,15 @@ mod runaway {
             "[.[]?] | until(false; .)",
             "try last(range(1e12)) catch 0",
             "def f: try f catch f; f",
+            // Natives that build or walk: padding an array, and values whose parts are shared (small in
+            // memory, 2^40 nodes when walked).
+            "null | setpath([500000000]; 1) | length",
+            "reduce range(40) as $_ ([]; [., .]) | tojson | length",
+            "\"\\(reduce range(40) as $_ ([]; [., .]))\" | length",
+            "reduce range(40) as $_ ([[1]]; [., .]) | flatten | length",
+            "reduce range(40) as $_ ([]; [., .]) as $x | reduce range(40) as $_ ([]; [., .]) as $y | $x == $y",
+            "reduce range(40) as $_ ([]; [., .]) as $x | reduce range(40) as $_ ([]; [., .]) as $y | [$x, $y] | sort",
+            "reduce range(40) as $_ ({}; {a: ., b: .}) as $x | reduce range(40) as $_ ({}; {a: ., b: .}) as $y | $x * $y",
         ] {
             let (out, took) = run(code);
             eprintln!("{code}: {out:?} in {took:?}");

@@ -3,8 +3,10 @@
 //! and text nested past libjq's parser limit is refused before it is parsed.
 
 use jaq_core::native::{Fun, bome, run, v};
-use jaq_core::{Error, ValR};
+use jaq_core::{Cv, Error, ValR};
 use jaq_json::Val;
+
+use super::budget::{Budget, Exceeded, Fail, MAX_BYTES, outcome};
 
 type D = super::budget::Data;
 
@@ -19,12 +21,16 @@ const MAX_PARSING_DEPTH: usize = 10_000;
 
 pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
     [
-        run(("tojson", v(0), |cv| bome(Ok(Val::utf8_str(to_json(&cv.1)))))),
-        run(("_ocean_tostring", v(0), |cv| {
-            bome(Ok(match cv.1 {
-                s @ Val::TStr(_) => s,
-                other => Val::utf8_str(to_json(&other)),
-            }))
+        run(("tojson", v(0), |cv: Cv<'_, D>| {
+            let b = cv.0.data().budget;
+            outcome(to_json(&cv.1, b).map(Val::utf8_str).map_err(Fail::from))
+        })),
+        run(("_ocean_tostring", v(0), |cv: Cv<'_, D>| {
+            let b = cv.0.data().budget;
+            outcome(match cv.1 {
+                s @ Val::TStr(_) => Ok(s),
+                other => to_json(&other, b).map(Val::utf8_str).map_err(Fail::from),
+            })
         })),
         run(("_ocean_json_depth", v(0), |cv| bome(parse_depth(cv.1)))),
     ]
@@ -33,16 +39,23 @@ pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
 
 /// JSON text as jaq writes it, with every value nested deeper than [`MAX_PRINT_DEPTH`] written
 /// `<skipped: too deep>`, as libjq does.
-pub(super) fn to_json(v: &Val) -> Vec<u8> {
+///
+/// The walk reads the leaf's clock as it goes and stops at the size limit: a value with shared parts
+/// (`reduce range(40) as $_ ([]; [., .])`) is small in memory but exponentially long as text.
+fn to_json(v: &Val, budget: &Budget) -> Result<Vec<u8>, Exceeded> {
     let mut out = Vec::new();
-    write(&mut out, v, 0);
-    out
+    write(&mut out, v, 0, budget)?;
+    Ok(out)
 }
 
-fn write(out: &mut Vec<u8>, v: &Val, depth: usize) {
+fn write(out: &mut Vec<u8>, v: &Val, depth: usize, budget: &Budget) -> Result<(), Exceeded> {
+    budget.visit()?;
+    if out.len() > MAX_BYTES {
+        return Err(budget.too_big());
+    }
     if depth > MAX_PRINT_DEPTH {
         out.extend_from_slice(b"<skipped: too deep>");
-        return;
+        return Ok(());
     }
     match v {
         Val::Arr(a) => {
@@ -51,7 +64,7 @@ fn write(out: &mut Vec<u8>, v: &Val, depth: usize) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write(out, x, depth + 1);
+                write(out, x, depth + 1, budget)?;
             }
             out.push(b']');
         }
@@ -63,12 +76,13 @@ fn write(out: &mut Vec<u8>, v: &Val, depth: usize) {
                 }
                 scalar(out, k);
                 out.push(b':');
-                write(out, x, depth + 1);
+                write(out, x, depth + 1, budget)?;
             }
             out.push(b'}');
         }
         scalar_value => scalar(out, scalar_value),
     }
+    Ok(())
 }
 
 fn scalar(out: &mut Vec<u8>, v: &Val) {
@@ -208,9 +222,10 @@ mod tests {
     }
 
     fn printing() {
-        let text = String::from_utf8(to_json(&deep_array(MAX_PRINT_DEPTH + 1))).unwrap();
+        let budget = Budget::new(std::time::Duration::from_secs(10), 1 << 20);
+        let text = String::from_utf8(to_json(&deep_array(MAX_PRINT_DEPTH + 1), &budget).unwrap()).unwrap();
         assert!(text.starts_with("[[[") && text.contains("[<skipped: too deep>]"), "{}", &text[9990..]);
-        let small = to_json(&deep_array(3));
+        let small = to_json(&deep_array(3), &budget).unwrap();
         assert_eq!(small, b"[[[1]]]");
     }
 

@@ -3,11 +3,12 @@
 //! start of an array is an error, and a slice (`{"start": .., "end": ..}`) is replaced by an array.
 //! Assignments (`.a.b = 1`, `|=`, `del`, `pick`) go through it (`libjq.jq`).
 
-use jaq_core::native::{Fun, bome, run, v};
-use jaq_core::{Error, ValR};
+use jaq_core::native::{Fun, run, v};
+use jaq_core::{Cv, Error};
 use jaq_json::{Map, Rc, Val};
 use jaq_std::ValT as _;
 
+use super::budget::{Budget, Fail, MAX_ITEMS, outcome};
 use super::compat::kind;
 
 type D = super::budget::Data;
@@ -19,10 +20,11 @@ const MAX_PATH: usize = 10_000;
 const MAX_INDEX: f64 = 536_870_912.0;
 
 pub(super) fn funs() -> impl Iterator<Item = Fun<D>> {
-    [run(("_ocean_setpath", v(2), |mut cv| {
+    [run(("_ocean_setpath", v(2), |mut cv: Cv<'_, D>| {
         let value = cv.0.pop_var();
         let path = cv.0.pop_var();
-        bome(setpath(cv.1, &path, value))
+        let budget = cv.0.data().budget;
+        outcome(setpath(cv.1, &path, value, budget))
     }))]
     .into_iter()
 }
@@ -38,7 +40,14 @@ fn owned<T: Clone>(rc: Rc<T>) -> T {
     Rc::try_unwrap(rc).unwrap_or_else(|rc| (*rc).clone())
 }
 
-fn setpath(root: Val, path: &Val, value: Val) -> ValR<Val> {
+fn setpath(root: Val, path: &Val, value: Val, budget: &Budget) -> Result<Val, Fail> {
+    let mut too_big = false;
+    set(root, path, value, &mut too_big).map_err(|e| if too_big { budget.too_big().into() } else { e.into() })
+}
+
+/// [`setpath`]; `too_big` is set (with an error of no meaning) when the path pads an array past the size
+/// limit, which stops the leaf.
+fn set(root: Val, path: &Val, value: Val, too_big: &mut bool) -> Result<Val, Error<Val>> {
     let Val::Arr(path) = path else { return Err(Error::str("Path must be specified as an array")) };
     if path.len() > MAX_PATH {
         return Err(Error::str("Path too deep"));
@@ -78,6 +87,11 @@ fn setpath(root: Val, path: &Val, value: Val) -> ValR<Val> {
                     other => other.as_f64().unwrap_or(f64::NAN),
                 };
                 let i = index(k, items.len())?;
+                // Padding with nulls past the size limit stops the leaf before anything is allocated.
+                if i >= MAX_ITEMS {
+                    *too_big = true;
+                    return Err(Error::str("too big"));
+                }
                 if i >= items.len() {
                     items.resize(i + 1, Val::Null);
                 }
