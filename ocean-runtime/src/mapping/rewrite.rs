@@ -20,7 +20,7 @@ use jaq_core::path::{Opt, Part};
 /// The operators the rewrite prints differently.
 const REWRITTEN: [&str; 15] = ["*", "/", "%", "-", "catch", "*=", "=", "|=", "+=", "-=", "/=", "%=", "//=", "==", "!="];
 
-/// Whether the program has a `*` operator or an assignment (outside strings).
+/// Whether the program has one of the operators the rewrite prints differently, or an interpolation.
 pub(super) fn needs_rewrite(code: &str) -> bool {
     use jaq_core::load::lex::{Tok, Token};
     fn any(tokens: &[Token<&str>]) -> bool {
