@@ -4,7 +4,8 @@
 //! `__mul(r; l)` (a native that refuses results past the size limit), every `l / r` and `l % r` as
 //! `__div(r; l)` and `__rem(r; l)` (libjq's error on a zero divisor), every `l == r` and `l != r` as
 //! `__eq(r; l)` and `__ne(r; l)` (libjq's limit on nesting), every interpolated string `"\(x)"` as
-//! `@text "\(x)"` (libjq's text of numbers), every function body and every
+//! `@text "\(x)"` (libjq's text of numbers), every slice `t[a:b]` whose bounds read no input as
+//! `t | if . == null then . else .[a:b] end` (libjq slices null to null), every function body and every
 //! `reduce`/`foreach` update behind `__tick`. Assignments are printed as calls of libjq's definitions
 //! (`_ocean_assign`, `_ocean_modify` in `libjq.jq`), because jaq's own updates refuse to create what is
 //! missing (`null | .a.b = 1`, `[1] | .[3] = 1`) and delete one path at a time. Programs with none of
@@ -20,12 +21,19 @@ use jaq_core::path::{Opt, Part};
 /// The operators the rewrite prints differently.
 const REWRITTEN: [&str; 15] = ["*", "/", "%", "-", "catch", "*=", "=", "|=", "+=", "-=", "/=", "%=", "//=", "==", "!="];
 
-/// Whether the program has one of the operators the rewrite prints differently, or an interpolation.
+/// Whether the program has one of the operators the rewrite prints differently, an interpolation or a
+/// slice.
 pub(super) fn needs_rewrite(code: &str) -> bool {
     use jaq_core::load::lex::{Tok, Token};
     fn any(tokens: &[Token<&str>]) -> bool {
         tokens.iter().any(|Token(s, t)| match t {
             Tok::Sym | Tok::Word => REWRITTEN.contains(s),
+            // A slice (`[a:b]`): libjq slices null.
+            Tok::Block(inner)
+                if s.starts_with('[') && inner.iter().any(|Token(s, t)| *s == ":" && matches!(t, Tok::Sym)) =>
+            {
+                true
+            }
             Tok::Block(inner) => any(inner),
             // An interpolation is printed with libjq's text of numbers.
             Tok::Str(parts) => parts.iter().any(|p| matches!(p, StrPart::Term(_))),
@@ -330,8 +338,24 @@ fn term(out: &mut String, t: &Term<&str>) -> Option<()> {
         }
         Term::Var(x) => out.push_str(x),
         Term::Path(t, path) => {
-            paren(out, t)?;
+            // Everything printed so far of this path, so that a slice can wrap it.
+            let mut chain = String::new();
+            paren(&mut chain, t)?;
             for (part, opt) in &path.0 {
+                // `.[]` is a range without bounds: an iteration, not a slice.
+                if let Part::Range(from, upto) = part
+                    && (from.is_some() || upto.is_some())
+                    && [from, upto].iter().all(|b| b.as_ref().is_none_or(input_free))
+                {
+                    // libjq slices null to null (jaq refuses): `null | .[1:3]` is null, and assigning to
+                    // it sets the whole value. Bounds that read no input keep their value in the branch.
+                    let mut slice = String::new();
+                    range(&mut slice, from.as_ref(), upto.as_ref())?;
+                    let q = if matches!(opt, Opt::Optional) { "?" } else { "" };
+                    chain = format!("({chain} | (if . == null then . else .[{slice}] end){q})");
+                    continue;
+                }
+                let out = &mut chain;
                 out.push('[');
                 match part {
                     Part::Index(i) => term(out, i)?,
@@ -352,9 +376,31 @@ fn term(out: &mut String, t: &Term<&str>) -> Option<()> {
                     out.push('?');
                 }
             }
+            out.push_str(&chain);
         }
     }
     Some(())
+}
+
+/// `from:upto` of a slice.
+fn range(out: &mut String, from: Option<&Term<&str>>, upto: Option<&Term<&str>>) -> Option<()> {
+    if let Some(f) = from {
+        term(out, f)?;
+    }
+    out.push(':');
+    if let Some(u) = upto {
+        term(out, u)?;
+    }
+    Some(())
+}
+
+/// A term whose value does not depend on its input: a number, a negated one, a variable.
+fn input_free(t: &Term<&str>) -> bool {
+    match t {
+        Term::Num(_) | Term::Var(_) => true,
+        Term::Neg(t) => input_free(t),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
