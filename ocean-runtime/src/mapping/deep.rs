@@ -175,7 +175,7 @@ fn sort_by_key<T>(items: &mut [T], key: impl Fn(&T) -> &Val, budget: &Budget) ->
 
 fn array(v: Val) -> Result<Vec<Val>, Error<Val>> {
     match v {
-        Val::Arr(a) => Ok(Rc::try_unwrap(a).unwrap_or_else(|a| (*a).clone())),
+        Val::Arr(a) => Ok(Rc::unwrap_or_clone(a)),
         other => Err(Error::str(format_args!(
             "{} ({}) cannot be sorted, as it is not an array",
             super::compat::kind(&other),
@@ -265,7 +265,7 @@ pub(super) fn merge(l: Val, r: Val, budget: &Budget) -> Result<Val, Fail> {
         match (l, r) {
             (Val::Obj(x), Val::Obj(y)) => {
                 enter(depth, budget)?;
-                let mut x = Rc::try_unwrap(x).unwrap_or_else(|x| (*x).clone());
+                let mut x = Rc::unwrap_or_clone(x);
                 for (k, rv) in y.iter() {
                     let merged = match x.get_mut(k) {
                         Some(lv @ Val::Obj(_)) if matches!(rv, Val::Obj(_)) => {

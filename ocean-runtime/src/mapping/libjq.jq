@@ -220,7 +220,7 @@ def bsearch($t): if type == "array" then _ocean_bsearch($t) else error("\(type) 
 # Indices that are not integers, as the rewrite of `sugar.rs` wraps them: libjq rounds an index down,
 # the start of a slice down and its end up; NaN selects nothing (a start or end of NaN is open). A NaN
 # index is the largest integer, which selects nothing and which `setpath` refuses as libjq refuses NaN.
-def _ocean_int: tojson | sub("\\.0$"; "") | tonumber;
+def _ocean_int: tojson | tonumber;
 def _ocean_index(i): . as $c | i
   | if type != "number" or . == floor then .
     elif ($c | type) == "string" then error("Cannot index string with number (\(.))")

@@ -36,21 +36,10 @@ enum Step {
     Slice(Vec<Val>, usize, usize),
 }
 
-fn owned<T: Clone>(rc: Rc<T>) -> T {
-    Rc::try_unwrap(rc).unwrap_or_else(|rc| (*rc).clone())
-}
-
 fn setpath(root: Val, path: &Val, value: Val, budget: &Budget) -> Result<Val, Fail> {
-    let mut too_big = false;
-    set(root, path, value, &mut too_big).map_err(|e| if too_big { budget.too_big().into() } else { e.into() })
-}
-
-/// [`setpath`]; `too_big` is set (with an error of no meaning) when the path pads an array past the size
-/// limit, which stops the leaf.
-fn set(root: Val, path: &Val, value: Val, too_big: &mut bool) -> Result<Val, Error<Val>> {
-    let Val::Arr(path) = path else { return Err(Error::str("Path must be specified as an array")) };
+    let Val::Arr(path) = path else { return Err(jq("Path must be specified as an array")) };
     if path.len() > MAX_PATH {
-        return Err(Error::str("Path too deep"));
+        return Err(jq("Path too deep"));
     }
     let mut current = root;
     let mut steps = Vec::with_capacity(path.len());
@@ -59,9 +48,9 @@ fn set(root: Val, path: &Val, value: Val, too_big: &mut bool) -> Result<Val, Err
             Val::TStr(k) | Val::BStr(k) => {
                 let mut map = match current {
                     Val::Null => Map::default(),
-                    Val::Obj(o) => owned(o),
+                    Val::Obj(o) => Rc::unwrap_or_clone(o),
                     other => {
-                        return Err(Error::str(format_args!(
+                        return Err(jq(format_args!(
                             "Cannot index {} with \"{}\"",
                             kind(&other),
                             String::from_utf8_lossy(k)
@@ -76,9 +65,9 @@ fn set(root: Val, path: &Val, value: Val, too_big: &mut bool) -> Result<Val, Err
             Val::Num(_) => {
                 let mut items = match current {
                     Val::Null => Vec::new(),
-                    Val::Arr(a) => owned(a),
+                    Val::Arr(a) => Rc::unwrap_or_clone(a),
                     other => {
-                        return Err(Error::str(format_args!("Cannot index {} with number ({key})", kind(&other))));
+                        return Err(jq(format_args!("Cannot index {} with number ({key})", kind(&other))));
                     }
                 };
                 // A NaN index comes as the largest integer (`_ocean_index` in `libjq.jq`).
@@ -89,8 +78,7 @@ fn set(root: Val, path: &Val, value: Val, too_big: &mut bool) -> Result<Val, Err
                 let i = index(k, items.len())?;
                 // Padding with nulls past the size limit stops the leaf before anything is allocated.
                 if i >= MAX_ITEMS {
-                    *too_big = true;
-                    return Err(Error::str("too big"));
+                    return Err(budget.too_big().into());
                 }
                 if i >= items.len() {
                     items.resize(i + 1, Val::Null);
@@ -102,13 +90,10 @@ fn set(root: Val, path: &Val, value: Val, too_big: &mut bool) -> Result<Val, Err
             Val::Obj(slice) => {
                 let items = match current {
                     Val::Null => Vec::new(),
-                    Val::Arr(a) => owned(a),
-                    Val::TStr(_) | Val::BStr(_) => return Err(Error::str("Cannot update string slices")),
+                    Val::Arr(a) => Rc::unwrap_or_clone(a),
+                    Val::TStr(_) | Val::BStr(_) => return Err(jq("Cannot update string slices")),
                     other => {
-                        return Err(Error::str(format_args!(
-                            "Cannot update field at object index of {}",
-                            kind(&other)
-                        )));
+                        return Err(jq(format_args!("Cannot update field at object index of {}", kind(&other))));
                     }
                 };
                 let (start, end) = bounds(slice, items.len())?;
@@ -117,11 +102,7 @@ fn set(root: Val, path: &Val, value: Val, too_big: &mut bool) -> Result<Val, Err
                 part
             }
             other => {
-                return Err(Error::str(format_args!(
-                    "Cannot update field at {} index of {}",
-                    kind(other),
-                    kind(&current)
-                )));
+                return Err(jq(format_args!("Cannot update field at {} index of {}", kind(other), kind(&current))));
             }
         };
     }
@@ -138,14 +119,19 @@ fn set(root: Val, path: &Val, value: Val, too_big: &mut bool) -> Result<Val, Err
             }
             Step::Slice(mut items, start, end) => {
                 let Val::Arr(new) = acc else {
-                    return Err(Error::str("A slice of an array can only be assigned another array"));
+                    return Err(jq("A slice of an array can only be assigned another array"));
                 };
-                items.splice(start..end, owned(new));
+                items.splice(start..end, Rc::unwrap_or_clone(new));
                 items.into_iter().collect()
             }
         };
     }
     Ok(acc)
+}
+
+/// An error of the program, with `message`.
+fn jq(message: impl ToString) -> Fail {
+    Fail::Jq(Error::str(message))
 }
 
 /// The position an index sets in an array of `len` items: rounded down, counted from the end when
