@@ -66,7 +66,7 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     let limits = crate::mapping::evaluator::Evaluator::limits(leaf_budget);
     let mapping = Arc::new(SharedMapping::new(chosen.mapping, limits));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let evaluator = Arc::new(crate::mapping::evaluator::Evaluator::start(threads)?);
+    let evaluator = Arc::new(crate::mapping::evaluator::Evaluator::start(threads, settings.processing_niceness)?);
     let processing_timeout = Duration::from_secs_f64(settings.max_event_processing_seconds.max(0.001));
     let rt = Arc::new(Runtime {
         pool: Arc::new(crate::pool::Pool::new(workers_count, processing_timeout)),
@@ -165,7 +165,7 @@ async fn choose_sink(
             let c = Arc::new(SharedCatalog::new(db));
             return Ok(Chosen { sink: c.clone(), mapping, catalog: None, reader: Some(c), port: None });
         }
-        let c = LocalCatalog::open(&settings.state_dir.join("catalog.redb"))?;
+        let c = LocalCatalog::open_niced(&settings.state_dir.join("catalog.redb"), settings.processing_niceness)?;
         let reader: Arc<dyn CatalogRead> = Arc::new(c.clone());
         return Ok(Chosen { sink: Arc::new(c.clone()), mapping, catalog: Some(c), reader: Some(reader), port: None });
     }

@@ -128,9 +128,15 @@ pub(crate) fn serve(
         ))
     })?;
     let addr = server.addrs().first().copied().ok_or_else(|| Error::other("no listening address"))?;
-    let server = server.run();
+    let mut server = server.run();
     let handle = server.handle();
-    Ok(Server { addr, handle, task: tokio::spawn(server) })
+    // Polled once here, where actix starts its threads: they inherit the priority of the caller, not the
+    // lowered one of the runtime's workers (see `priority.rs`) that would poll it first once spawned.
+    let task = match futures_util::FutureExt::now_or_never(&mut server) {
+        Some(ended) => tokio::spawn(async move { ended }),
+        None => tokio::spawn(server),
+    };
+    Ok(Server { addr, handle, task })
 }
 
 /// Connections per worker when `OCEAN__HTTP__MAX_CONNECTIONS` is unset: the open-file limit shared by the

@@ -102,7 +102,12 @@ impl Integration {
     pub fn run(self) -> Result<()> {
         crate::init_tracing();
         let settings = Settings::load()?;
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        // The workers run on this runtime: its threads process, intake's (actix's own) acknowledge.
+        let niceness = settings.processing_niceness;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .on_thread_start(move || crate::priority::lower_this_thread(niceness))
+            .build()?;
         rt.block_on(async move {
             let running = self.start(settings).await?;
             running.wait_for_signal().await

@@ -69,6 +69,7 @@ mod metrics;
 mod payload;
 mod pool;
 mod postgres;
+mod priority;
 mod processor;
 mod queue;
 mod rate;

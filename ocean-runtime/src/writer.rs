@@ -13,14 +13,17 @@ pub(crate) struct Writer<T> {
 }
 
 impl<T: Send + 'static> Writer<T> {
-    /// Starts a thread named `name` that calls `write` with each batch of at most `max` operations.
+    /// Starts a thread named `name` that calls `write` with each batch of at most `max` operations, at
+    /// `niceness` below the caller's priority (see `priority.rs`).
     pub(crate) fn spawn(
         name: &str,
         max: usize,
+        niceness: i32,
         mut write: impl FnMut(Vec<T>) + Send + 'static,
     ) -> std::io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            crate::priority::lower_this_thread(niceness);
             while let Some(batch) = next_batch(&rx, max) {
                 write(batch);
             }

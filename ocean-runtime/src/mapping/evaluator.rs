@@ -60,13 +60,14 @@ pub(crate) struct Evaluator {
 }
 
 impl Evaluator {
-    /// Starts `threads` evaluation threads.
-    pub(crate) fn start(threads: usize) -> std::io::Result<Self> {
+    /// Starts `threads` evaluation threads, `niceness` below the caller's priority (see `priority.rs`).
+    pub(crate) fn start(threads: usize, niceness: i32) -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
         let threads = (0..threads.max(1))
             .map(|i| {
                 let shared = shared.clone();
                 std::thread::Builder::new().name(format!("ocean-mapping-{i}")).stack_size(STACK_SIZE).spawn(move || {
+                    crate::priority::lower_this_thread(niceness);
                     while let Some(job) = shared.next() {
                         job();
                     }

@@ -48,6 +48,11 @@ impl LocalCatalog {
     /// Opens (or creates) the catalog file. One handle per file: clone it to share it; a file still held
     /// by a handle being dropped elsewhere is waited for briefly.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_niced(path, 0)
+    }
+
+    /// [`LocalCatalog::open`], with its writer thread `niceness` below the caller's priority.
+    pub(crate) fn open_niced(path: &Path, niceness: i32) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -68,7 +73,8 @@ impl LocalCatalog {
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
         let writer_db = db.clone();
-        let writer = Writer::spawn("ocean-catalog-writer", 1024, move |batch| write_batch(&writer_db, batch))?;
+        let writer =
+            Writer::spawn("ocean-catalog-writer", 1024, niceness, move |batch| write_batch(&writer_db, batch))?;
         Ok(Self { inner: Arc::new(Inner { db, writer }) })
     }
 

@@ -36,6 +36,11 @@ impl Binary {
         self
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the binary logged so far (when started with [`spawn_logged`]).
     pub(crate) fn log(&self) -> String {
         self.log.as_ref().map(|p| std::fs::read_to_string(p).expect("the log file")).unwrap_or_default()

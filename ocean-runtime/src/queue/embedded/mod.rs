@@ -167,7 +167,8 @@ impl Embedded {
             last_durable: std::time::Instant::now(),
             ids_pending: false,
         };
-        let writer = Writer::spawn("ocean-queue-writer", 4096, move |batch| write_batch(&mut state, batch))?;
+        // Intake waits for this thread: it keeps the priority of the process.
+        let writer = Writer::spawn("ocean-queue-writer", 4096, 0, move |batch| write_batch(&mut state, batch))?;
         let store = Self { db, writer: Some(writer), log: shared, dedup, path: path.to_owned() };
         Ok((store, restored))
     }
