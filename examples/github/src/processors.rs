@@ -28,11 +28,19 @@ fn with_repository(mut item: Value, payload: &Value) -> Value {
     item
 }
 
-/// Refetches `item` from the API when a token is configured; the payload is the source otherwise.
-async fn refetch(api: &Option<GithubApi>, item: &Value) -> Result<Option<Value>, ProcessorError> {
-    match (api, api_path(item)) {
-        (Some(api), Some(path)) => api.get(&path).await,
-        _ => Ok(Some(item.clone())),
+/// The current state of `item`: refetched from the API when a token is configured (and tagged by `tag`,
+/// as the payload's copy was), or the payload's copy itself. Gone from GitHub, it is deleted.
+async fn current(
+    api: &Option<GithubApi>,
+    item: Value,
+    tag: impl FnOnce(Value) -> Value,
+) -> Result<WebhookEventRawResults, ProcessorError> {
+    match (api, api_path(&item)) {
+        (Some(api), Some(path)) => match api.get(&path).await? {
+            Some(fresh) => Ok(WebhookEventRawResults::upsert([tag(fresh)])),
+            None => Ok(WebhookEventRawResults::delete([item])),
+        },
+        _ => Ok(WebhookEventRawResults::upsert([item])),
     }
 }
 
@@ -69,10 +77,7 @@ impl Issues {
         if action(event) == "deleted" {
             return Ok(WebhookEventRawResults::delete([issue]));
         }
-        match refetch(&self.api, &issue).await? {
-            Some(fresh) => Ok(WebhookEventRawResults::upsert([with_repository(fresh, &event.payload)])),
-            None => Ok(WebhookEventRawResults::delete([issue])),
-        }
+        current(&self.api, issue, |fresh| with_repository(fresh, &event.payload)).await
     }
 }
 
@@ -113,10 +118,7 @@ impl PullRequests {
         if action(event) == "closed" && !states.contains(&"closed") {
             return Ok(WebhookEventRawResults::delete([pr]));
         }
-        match refetch(&self.api, &pr).await? {
-            Some(fresh) => Ok(WebhookEventRawResults::upsert([with_repository(fresh, &event.payload)])),
-            None => Ok(WebhookEventRawResults::delete([pr])),
-        }
+        current(&self.api, pr, |fresh| with_repository(fresh, &event.payload)).await
     }
 }
 
@@ -152,10 +154,7 @@ impl Repositories {
         if event_is(event, "repository") && action(event) == "deleted" {
             return Ok(WebhookEventRawResults::delete([repo]));
         }
-        match refetch(&self.api, &repo).await? {
-            Some(fresh) => Ok(WebhookEventRawResults::upsert([fresh])),
-            None => Ok(WebhookEventRawResults::delete([repo])),
-        }
+        current(&self.api, repo, |fresh| fresh).await
     }
 }
 

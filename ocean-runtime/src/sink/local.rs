@@ -159,11 +159,12 @@ fn write(table: &mut redb::Table<'_, &str, &[u8]>, changes: &Changes) -> Result<
             continue;
         };
         let key = format!("{}{SEP}{id}", e.blueprint);
-        let existing: Option<Value> = match table.get(key.as_str()).map_err(storage)? {
-            Some(v) => serde_json::from_slice(v.value()).ok(),
-            None => None,
+        // The stored entity is read only when it is merged into (a replacement does not need it).
+        let existing: Option<Value> = match changes.merge {
+            true => table.get(key.as_str()).map_err(storage)?.and_then(|v| serde_json::from_slice(v.value()).ok()),
+            false => None,
         };
-        let doc = to_doc(e, id, existing.filter(|_| changes.merge));
+        let doc = to_doc(e, id, existing);
         let bytes = serde_json::to_vec(&doc).map_err(storage)?;
         table.insert(key.as_str(), bytes.as_slice()).map_err(storage)?;
     }
