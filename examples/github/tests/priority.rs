@@ -71,7 +71,7 @@ async fn roles(niceness: Option<&str>) -> BTreeMap<&'static str, Vec<i32>> {
 async fn processing_threads_run_below_the_threads_that_acknowledge() {
     ocean::install_crypto_provider();
     let base = own_nice();
-    for (setting, added) in [(None, 10), (Some("4"), 4), (Some("0"), 0)] {
+    for (setting, added) in [(Some("10"), 10), (Some("4"), 4), (None, 0)] {
         let roles = roles(setting).await;
         let want = (base + added).min(19);
         let ack = &roles["acknowledge"];

@@ -244,7 +244,8 @@ pub struct Settings {
     /// Event workers (`OCEAN__EVENT_WORKERS_COUNT`, default 16).
     pub event_workers_count: usize,
     /// Niceness added to the threads that process events, so that acknowledging takes precedence when
-    /// the cores are saturated (`OCEAN__PROCESSING_NICENESS`, 0 to 19, default 10; 0 turns it off; Linux).
+    /// the cores are saturated (`OCEAN__PROCESSING_NICENESS`, 0 to 19, default 0: off; Linux). It trades
+    /// end-to-end throughput and latency for acknowledgements: see the README's Performance section.
     pub processing_niceness: i32,
     /// Time allowed per (processor, resource), retries included (`OCEAN__MAX_EVENT_PROCESSING_SECONDS`).
     pub max_event_processing_seconds: f64,
@@ -282,7 +283,7 @@ impl Default for Settings {
             path_prefix: String::new(),
             state_dir: PathBuf::from(".ocean"),
             event_workers_count: 16,
-            processing_niceness: 10,
+            processing_niceness: 0,
             max_event_processing_seconds: 90.0,
             max_wait_seconds_before_shutdown: 30.0,
             mapping_file: None,
