@@ -159,13 +159,11 @@ fn write(table: &mut redb::Table<'_, &str, &[u8]>, changes: &Changes) -> Result<
             continue;
         };
         let key = format!("{}{SEP}{id}", e.blueprint);
-        // The stored entity is read only when it is merged into (a replacement does not need it).
-        let existing: Option<Value> = match changes.merge {
-            true => table.get(key.as_str()).map_err(storage)?.and_then(|v| serde_json::from_slice(v.value()).ok()),
-            false => None,
-        };
-        let doc = to_doc(e, id, existing);
-        let bytes = serde_json::to_vec(&doc).map_err(storage)?;
+        // The stored entity is read only when it is merged into (a replacement does not need it), and its
+        // values are copied as text, not parsed.
+        let stored = if changes.merge { table.get(key.as_str()).map_err(storage)? } else { None };
+        let bytes = super::merge::doc(e, id, stored.as_ref().map(|v| v.value())).map_err(storage)?;
+        drop(stored);
         table.insert(key.as_str(), bytes.as_slice()).map_err(storage)?;
     }
     for d in &changes.deletes {

@@ -1,6 +1,7 @@
 //! Sinks: where mapped entities land. The embedded local catalog by default, Port's API in production.
 
 mod local;
+mod merge;
 mod port;
 mod shared;
 
