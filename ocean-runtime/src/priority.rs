@@ -1,8 +1,10 @@
-//! Acknowledging before processing: the threads that process events (the workers' runtime, mapping,
-//! catalog writes) run at a lower CPU priority than intake's and the queue writer's, so that a burst that
-//! saturates the cores is acknowledged first and processed from the queue, which is what it is for.
-//! Webhook senders time out in seconds (GitHub after 10) and then redeliver or disable the hook; a
-//! backlog of processing costs nothing as long as the queue holds it.
+//! Acknowledging before processing, when `OCEAN__PROCESSING_NICENESS` is set: the threads that process
+//! events (the workers' runtime built by `Integration::run`, mapping, catalog writes) run at a lower CPU
+//! priority than intake's and the queue writer's, so that a burst that saturates the cores is acknowledged
+//! first and processed from the queue. Webhook senders time out in seconds (GitHub after 10) and then
+//! redeliver or disable the hook. It costs end-to-end throughput and latency (README, Performance), so it
+//! is off by default. An integration started with `Integration::start` on a runtime of its own keeps that
+//! runtime's priority for its workers.
 
 /// Adds `niceness` (0 to 19; 0 does nothing) to the calling thread's, on Linux where a thread's nice
 /// value is its own; elsewhere nothing changes. A refusal is only logged: priority is an optimisation.
