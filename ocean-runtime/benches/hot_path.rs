@@ -1,11 +1,15 @@
 //! Per-event costs on the hot path, on a real GitHub payload: JSON parsing, signature verification and the
 //! GitHub mapping. Run with `cargo bench -p ocean-runtime --bench hot_path`.
+//!
+//! `issue_members_by_key` and `map_issue` are what a worker does for the load of `ocean bench` (an
+//! `issues` delivery, the GitHub example's processor and mapping); `parse_issue_payload` is the whole
+//! parse that reading by key replaces.
 
 use std::time::SystemTime;
 
-use ocean::Headers;
 use ocean::auth::{Algorithm, sign};
 use ocean::mapping::Mapping;
+use ocean::{Headers, Payload};
 use serde_json::Value;
 
 fn main() {
@@ -52,4 +56,41 @@ fn map_pull_request(b: divan::Bencher<'_, '_>) {
 #[divan::bench]
 fn compile_leaf(b: divan::Bencher<'_, '_>) {
     b.bench(|| ocean::mapping::Program::compile(".pull_request.head.ref | test(\"^main$\")", false).unwrap());
+}
+
+/// The whole parse of the load's delivery.
+#[divan::bench]
+fn parse_issue_payload(b: divan::Bencher<'_, '_>) {
+    let body = corpus("issues/opened.payload.json");
+    b.counter(divan::counter::BytesCount::new(body.len()))
+        .bench(|| serde_json::from_slice::<Value>(divan::black_box(&body)).is_ok());
+}
+
+/// What the example's processor reads of the load's delivery: `action`, `issue`, and the repository's
+/// name.
+#[divan::bench]
+fn issue_members_by_key(b: divan::Bencher<'_, '_>) {
+    let body = corpus("issues/opened.payload.json");
+    b.counter(divan::counter::BytesCount::new(body.len())).with_inputs(|| body.clone().into()).bench_local_values(
+        |bytes| {
+            let p = Payload::lazy(bytes);
+            let opened = p["action"] == "opened";
+            let issue = p.get("issue").cloned();
+            (opened, issue, p.value_at(&["repository", "name"]))
+        },
+    );
+}
+
+/// The example's issue mapping of the load's delivery.
+#[divan::bench]
+fn map_issue(b: divan::Bencher<'_, '_>) {
+    let config =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/github/.port/resources/port-app-config.yml");
+    let mapping = Mapping::parse("example", &std::fs::read_to_string(config).expect("config"), false).expect("mapping");
+    let payload: Value = serde_json::from_slice(&corpus("issues/opened.payload.json")).expect("JSON");
+    let mut issue = payload["issue"].clone();
+    issue["__repository"] = "Hello-World".into();
+    let items = vec![issue];
+    assert_eq!(mapping.map_items("issue", &items, &[]).upserts.len(), 1);
+    b.bench(|| mapping.map_items("issue", divan::black_box(&items), &[]).upserts.len());
 }

@@ -227,6 +227,7 @@ pub(crate) async fn handle(
     if let Err(e) = checked {
         return reject(m, "invalid_json", StatusCode::BAD_REQUEST, format!("body is not JSON: {e}"));
     }
+    event.payload.set_text_checked();
     if accepted.is_empty() {
         m.ignored.increment(1);
         let reason = "no processor of this path accepts the event (its `should_process_event` answered false)";

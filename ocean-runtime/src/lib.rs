@@ -95,7 +95,7 @@ pub use integration::Integration;
 pub use logging::init_tracing;
 pub use mapping::{Entity, ResourceConfig};
 pub use ocean_macros::{on_resync, on_start, route, webhook_processor};
-pub use payload::Payload;
+pub use payload::{Payload, PayloadIndex};
 pub use processor::{BoxFuture, RetryPolicy, WebhookProcessor};
 pub use rate::RateBudget;
 pub use raw::{context, register_raw, unregister_raw};

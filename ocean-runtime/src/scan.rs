@@ -14,7 +14,7 @@ pub(crate) fn validate(body: &[u8]) -> Result<(), String> {
 
 /// What skipping strings does not check: UTF-8, and `\u` escapes of surrogates (a lone one is not
 /// JSON text). A body with a surrogate escape is parsed whole to check it; such bodies are rare.
-fn text(body: &[u8]) -> Result<(), String> {
+pub(crate) fn text(body: &[u8]) -> Result<(), String> {
     if let Err(e) = std::str::from_utf8(body) {
         return Err(format!("not UTF-8: {e}"));
     }
@@ -31,6 +31,11 @@ fn text(body: &[u8]) -> Result<(), String> {
 /// its last occurrence, as in a parsed object.
 pub(crate) fn at_path<S: AsRef<str>>(body: &[u8], path: &[S]) -> Result<Option<Value>, String> {
     text(body)?;
+    at_path_of_text(body, path)
+}
+
+/// [`at_path`] in a body whose text is known to be valid (UTF-8 without lone surrogate escapes).
+pub(crate) fn at_path_of_text<S: AsRef<str>>(body: &[u8], path: &[S]) -> Result<Option<Value>, String> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let found = At(path).deserialize(&mut de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
@@ -129,11 +134,12 @@ impl<'de> Visitor<'de> for KeyIs<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::mapping::Program;
 
-    fn payloads() -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    /// Every payload of the corpus, with its file.
+    pub(crate) fn payloads() -> Vec<(std::path::PathBuf, Vec<u8>)> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/payloads");
         let mut out = Vec::new();
         let mut dirs = vec![root];

@@ -1,6 +1,6 @@
 //! The processors: one per GitHub event family, dispatched on `X-GitHub-Event` and `action`.
 
-use ocean::{Context, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults};
+use ocean::{Context, Payload, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults};
 use serde_json::Value;
 
 use crate::api::{GithubApi, api_path};
@@ -15,15 +15,16 @@ fn action(event: &WebhookEvent) -> &str {
 
 /// The object `field` of the payload, when the event has one. Processors decide from the
 /// `X-GitHub-Event` header alone, so that intake never parses a body; a payload without the object is
-/// ignored here, on a worker.
+/// ignored here, on a worker. Read by key, the payload parses this member only.
 fn object<'e>(event: &'e WebhookEvent, field: &str) -> Option<&'e Value> {
     event.payload.get(field).filter(|v| v.is_object())
 }
 
-/// Adds `__repository` (the repository name), which the mapping relates entities to.
-fn with_repository(mut item: Value, payload: &Value) -> Value {
-    if let (Value::Object(m), Some(name)) = (&mut item, payload["repository"]["name"].as_str()) {
-        m.insert("__repository".into(), Value::String(name.to_owned()));
+/// Adds `__repository` (the repository name), which the mapping relates entities to. The name is read
+/// from the body, without parsing the repository.
+fn with_repository(mut item: Value, payload: &Payload) -> Value {
+    if let (Value::Object(m), Some(name @ Value::String(_))) = (&mut item, payload.value_at(&["repository", "name"])) {
+        m.insert("__repository".into(), name);
     }
     item
 }

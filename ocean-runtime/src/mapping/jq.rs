@@ -50,6 +50,8 @@ pub struct Program {
     source: String,
     /// `.a.b.c`: evaluated on the JSON directly, without converting the whole input.
     path: Option<Vec<String>>,
+    /// The only top-level keys of its input it can read (`None`: it may read the whole input).
+    reads: Option<Vec<String>>,
 }
 
 /// What evaluation returned, before Port's semantics turn an error into null.
@@ -159,7 +161,8 @@ impl Program {
             Err(_) if instrumented != written => Self::build(&written, allow_env)?,
             Err(e) => return Err(e),
         };
-        Ok(Self { filter, source: code.to_owned(), path: simple_path(code) })
+        let reads = super::reads::input_keys(&formatted).map(|k| k.into_iter().collect());
+        Ok(Self { filter, source: code.to_owned(), path: simple_path(code), reads })
     }
 
     /// Compiles a formatted program; error offsets are in `formatted`.
@@ -226,6 +229,11 @@ impl Program {
         self.path.as_deref()
     }
 
+    /// The only top-level keys of its input the program can read; `None` when it may read more.
+    pub(crate) fn reads(&self) -> Option<&[String]> {
+        self.reads.as_deref()
+    }
+
     /// The program as written.
     pub fn source(&self) -> &str {
         &self.source
@@ -256,6 +264,27 @@ impl Program {
     fn first_val_json(&self, input: &Value, limits: Limits) -> Result<Option<Value>, String> {
         let out = self.first_val(to_val(input), limits).map_err(|e| e.to_string())?;
         out.map(|v| from_val(&v)).transpose()
+    }
+
+    /// [`Program::first_val`] of a value it does not take: a simple path through objects is walked
+    /// without running the program.
+    pub(crate) fn first_of(&self, input: &Val, limits: Limits) -> Outcome<Val> {
+        if let Some(path) = &self.path {
+            let mut v = input;
+            for key in path {
+                v = match v {
+                    Val::Obj(m) => match m.get(&Val::utf8_str(key.clone().into_bytes())) {
+                        Some(member) => member,
+                        None => return Ok(Some(Val::Null)),
+                    },
+                    Val::Null => return Ok(Some(Val::Null)),
+                    // jq's error, from jq.
+                    _ => return self.first_val(input.clone(), limits),
+                };
+            }
+            return Ok(Some(v.clone()));
+        }
+        self.first_val(input.clone(), limits)
     }
 
     /// The first output for a jaq value, within `limits`.
@@ -316,6 +345,17 @@ pub(crate) fn to_val(v: &Value) -> Val {
                 m.iter().map(|(k, v)| (Val::utf8_str(k.clone().into_bytes()), to_val(v))).collect();
             Val::obj(map)
         }
+    }
+}
+
+/// Converts the members `keys` of a JSON object into a jaq object (the whole value when it is not an
+/// object, or when `keys` is `None`): what programs that read only those members need.
+pub(crate) fn to_val_of(v: &Value, keys: Option<&[String]>) -> Val {
+    match (v, keys) {
+        (Value::Object(m), Some(keys)) => Val::obj(
+            keys.iter().filter_map(|k| Some((Val::utf8_str(k.clone().into_bytes()), to_val(m.get(k)?)))).collect(),
+        ),
+        _ => to_val(v),
     }
 }
 

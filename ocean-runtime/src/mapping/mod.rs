@@ -8,12 +8,13 @@ pub(crate) mod evaluator;
 mod jq;
 mod json_text;
 mod model;
+mod reads;
 mod regex;
 mod rewrite;
 mod setpath;
 mod sugar;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use jaq_json::Val;
 use serde_json::{Map, Value};
@@ -41,6 +42,23 @@ struct Compiled {
     items_to_parse: Option<Program>,
     items_name: String,
     top_level_transform: bool,
+    /// The only top-level keys of an item its programs read (`None`: the whole item): the members
+    /// converted into jq values.
+    reads: Option<Vec<String>>,
+}
+
+/// The top-level keys of its input every program of `t` reads, added to `keys`; `None` when one may read
+/// the whole input.
+fn template_reads(t: &Template, keys: &mut BTreeSet<String>) -> Option<()> {
+    match t {
+        Template::Literal(_) => Some(()),
+        Template::Jq(p) => {
+            keys.extend(p.reads()?.iter().cloned());
+            Some(())
+        }
+        Template::Object(fields) => fields.iter().try_for_each(|(_, t)| template_reads(t, keys)),
+        Template::Array(items) => items.iter().try_for_each(|t| template_reads(t, keys)),
+    }
 }
 
 /// A compiled Port app config: every jq expression compiled once, shared by every worker.
@@ -147,6 +165,10 @@ impl Mapping {
                 &mut Vec::new(),
             );
             errors.extend(templ_errors.into_iter().map(|(field, e)| format!("{}: {e}", at(&field))));
+            let mut keys: BTreeSet<String> = selector.reads().map(|k| k.iter().cloned().collect()).unwrap_or_default();
+            let reads = (selector.reads().is_some()
+                && [&whole, &identifier, &blueprint].into_iter().all(|t| template_reads(t, &mut keys).is_some()))
+            .then(|| keys.into_iter().collect());
             compiled.push(Compiled {
                 selector,
                 identifier,
@@ -155,6 +177,7 @@ impl Mapping {
                 items_to_parse: items,
                 items_name: r.port.items_to_parse_name.clone().unwrap_or_else(|| "item".into()),
                 top_level_transform: r.port.items_to_parse_top_level_transform.unwrap_or(true),
+                reads,
             });
         }
         Self { config, compiled, limits: Limits::default(), broken: errors }
@@ -263,11 +286,11 @@ impl Mapping {
     fn expand(&self, c: &Compiled, items: &[Value], fail: &mut impl FnMut(&'static str, String)) -> Vec<Val> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            let v = jq::to_val(item);
             let Some(p) = &c.items_to_parse else {
-                out.push(v);
+                out.push(jq::to_val_of(item, c.reads.as_deref()));
                 continue;
             };
+            let v = jq::to_val(item);
             let elements = match p.first_val(v, self.limits) {
                 Ok(Some(arr)) => match jq::from_val(&arr) {
                     Ok(Value::Array(a)) => a,
@@ -298,7 +321,7 @@ impl Mapping {
                 if let Value::Object(m) = &mut merged {
                     m.insert(c.items_name.clone(), el);
                 }
-                out.push(jq::to_val(&merged));
+                out.push(jq::to_val_of(&merged, c.reads.as_deref()));
             }
         }
         out
@@ -311,7 +334,7 @@ impl Mapping {
         item: &Val,
         overruns: &mut Vec<String>,
     ) -> std::result::Result<(bool, Entity), Unmapped> {
-        let passed = match c.selector.first_val(item.clone(), self.limits) {
+        let passed = match c.selector.first_of(item, self.limits) {
             Ok(Some(Val::Bool(b))) => b,
             Ok(other) => {
                 let got = other
@@ -425,7 +448,7 @@ fn entity_ref(e: &Entity) -> Option<EntityRef> {
 fn eval(t: &Template, item: &Val, limits: Limits, overruns: &mut Vec<String>) -> Value {
     match t {
         Template::Literal(v) => v.clone(),
-        Template::Jq(p) => match p.first_val(item.clone(), limits) {
+        Template::Jq(p) => match p.first_of(item, limits) {
             Ok(Some(v)) => jq::from_val(&v).unwrap_or_else(|e| {
                 tracing::warn!(expr = p.source(), error = %e, "mapping expression failed; null used");
                 Value::Null
@@ -507,5 +530,30 @@ fn remove_path(v: &mut Value, path: &[String]) {
     }
     if let Value::Object(m) = cur {
         m.remove(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_s_resources_convert_only_the_members_they_read() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/github/.port/resources/port-app-config.yml");
+        let m = Mapping::parse("example", &std::fs::read_to_string(path).unwrap(), false).unwrap();
+        let reads: Vec<Option<Vec<String>>> = m.compiled.iter().map(|c| c.reads.clone()).collect();
+        let issue = ["__repository", "assignees", "body", "closed_at", "created_at", "html_url", "id", "labels"]
+            .into_iter()
+            .chain(["number", "pull_request", "state", "title", "updated_at", "user"])
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        assert_eq!(reads[2].as_ref(), Some(&issue));
+        // The pull requests' lead time binds the input's members by `as`, in a pipe that reads them.
+        assert!(reads[0].is_some() && reads[1].is_some(), "{reads:?}");
+        let item = serde_json::json!({"id": 1, "title": "t", "state": "open", "__repository": "r", "user": {"login": "u"}, "assignees": [], "labels": [{"name": "bug"}], "extra": {"big": [1, 2, 3]}});
+        let changes = m.map_items("issue", &[item], &[]);
+        assert_eq!(changes.upserts[0].identifier, "r1");
+        assert_eq!(changes.upserts[0].properties["labels"], serde_json::json!(["bug"]));
     }
 }

@@ -29,7 +29,7 @@ impl Hot {
     /// Estimated memory of an event kept whole: its body, and the parsed payload (a few times the body)
     /// when a processor read it at intake.
     fn cost(e: &WebhookEvent) -> usize {
-        e.body.len().saturating_mul(if e.payload.is_parsed() { 5 } else { 1 })
+        e.body.len().saturating_mul(if e.payload.holds_values() { 5 } else { 1 })
     }
 
     fn try_reserve(&self, cost: usize) -> bool {
@@ -134,7 +134,7 @@ impl Local {
         // is the event as received, for the storage to encode.
         let cost = Hot::cost(&item.event);
         let (source, whole) = if !self.storage.durable() {
-            if item.event.payload.is_parsed() {
+            if item.event.payload.holds_values() {
                 let unparsed = item.event.payload.unparsed();
                 Arc::make_mut(&mut item.event).payload = unparsed;
             }

@@ -57,9 +57,9 @@ impl Record {
         skeleton(&self.trace_id, &self.path, UNIX_EPOCH + Duration::from_millis(self.received_at_ms), &self.group_key)
     }
 
-    /// The event again; its body is parsed when first read.
+    /// The event again; its body (checked at intake) is parsed when first read.
     pub(crate) fn into_event(self) -> WebhookEvent {
-        let payload = Payload::lazy(self.body.clone());
+        let payload = Payload::lazy_checked(self.body.clone());
         let mut event = WebhookEvent::new(&self.path, self.body, payload, Headers::from_pairs(self.headers));
         event.trace_id = self.trace_id;
         event.received_at = UNIX_EPOCH + Duration::from_millis(self.received_at_ms);
