@@ -4,11 +4,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Sink, SinkError};
 use crate::error::{Error, Result};
-use crate::mapping::{Changes, Entity};
+use crate::mapping::Changes;
 use crate::processor::BoxFuture;
 use crate::writer::Writer;
 
@@ -171,34 +171,6 @@ fn write(table: &mut redb::Table<'_, &str, &[u8]>, changes: &Changes) -> Result<
         table.remove(key.as_str()).map_err(storage)?;
     }
     Ok(())
-}
-
-/// Port's entity shape; with merge, properties and relations are merged into the existing ones.
-pub(super) fn to_doc(e: &Entity, id: &str, existing: Option<Value>) -> Value {
-    let (mut props, mut rels) = match existing {
-        Some(Value::Object(mut old)) => (
-            match old.remove("properties") {
-                Some(Value::Object(p)) => p,
-                _ => Map::new(),
-            },
-            match old.remove("relations") {
-                Some(Value::Object(r)) => r,
-                _ => Map::new(),
-            },
-        ),
-        _ => (Map::new(), Map::new()),
-    };
-    props.extend(e.properties.clone());
-    rels.extend(e.relations.clone());
-    serde_json::json!({
-        "identifier": id,
-        "title": e.title,
-        "blueprint": e.blueprint,
-        "icon": e.icon,
-        "team": e.team,
-        "properties": props,
-        "relations": rels,
-    })
 }
 
 impl Sink for LocalCatalog {

@@ -61,10 +61,45 @@ pub(super) fn doc(e: &Entity, id: &str, stored: Option<&[u8]>) -> serde_json::Re
     })
 }
 
+/// [`doc`] as text, for a catalog that stores text (PostgreSQL's `ocean_entities.doc`). Every value is
+/// JSON already, so writing it cannot fail; if it ever did, the entity would be written without merge.
+pub(super) fn text(e: &Entity, id: &str, stored: Option<&str>) -> String {
+    let bytes = doc(e, id, stored.map(str::as_bytes)).or_else(|_| doc(e, id, None)).unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The merge on parsed values, as Port describes it: the reference the text merge is held to.
+    fn to_doc(e: &Entity, id: &str, existing: Option<Value>) -> Value {
+        let (mut props, mut rels) = match existing {
+            Some(Value::Object(mut old)) => (
+                match old.remove("properties") {
+                    Some(Value::Object(p)) => p,
+                    _ => Map::new(),
+                },
+                match old.remove("relations") {
+                    Some(Value::Object(r)) => r,
+                    _ => Map::new(),
+                },
+            ),
+            _ => (Map::new(), Map::new()),
+        };
+        props.extend(e.properties.clone());
+        rels.extend(e.relations.clone());
+        json!({
+            "identifier": id,
+            "title": e.title,
+            "blueprint": e.blueprint,
+            "icon": e.icon,
+            "team": e.team,
+            "properties": props,
+            "relations": rels,
+        })
+    }
 
     fn entity(props: Value, rels: Value) -> Entity {
         let (Value::Object(properties), Value::Object(relations)) = (props, rels) else { unreachable!() };
@@ -92,12 +127,11 @@ mod tests {
         ];
         for old in stored {
             let text = old.as_ref().map(|v| serde_json::to_vec(v).unwrap());
-            let parsed = super::super::local::to_doc(&e, "a", old);
+            let parsed = to_doc(&e, "a", old);
             assert_eq!(doc(&e, "a", text.as_deref()).unwrap(), serde_json::to_vec(&parsed).unwrap());
+            let stored = text.as_deref().map(|t| std::str::from_utf8(t).unwrap());
+            assert_eq!(super::text(&e, "a", stored), parsed.to_string());
         }
-        assert_eq!(
-            doc(&e, "a", Some(b"not json")).unwrap(),
-            serde_json::to_vec(&super::super::local::to_doc(&e, "a", None)).unwrap()
-        );
+        assert_eq!(doc(&e, "a", Some(b"not json")).unwrap(), serde_json::to_vec(&to_doc(&e, "a", None)).unwrap());
     }
 }

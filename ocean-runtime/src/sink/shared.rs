@@ -8,7 +8,7 @@ use deadpool_postgres::Client;
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
 
-use super::local::to_doc;
+use super::merge;
 use super::{CatalogRead, Sink, SinkError};
 use crate::mapping::{Changes, Entity};
 use crate::postgres::{Database, describe};
@@ -106,7 +106,7 @@ impl<'a> Plan<'a> {
         }
         let bps: Vec<&str> = written.iter().map(|u| u.0).collect();
         let ids: Vec<&str> = written.iter().map(|u| u.1).collect();
-        let docs: Vec<String> = written.iter().map(|(_, id, e)| to_doc(e, id, None).to_string()).collect();
+        let docs: Vec<String> = written.iter().map(|(_, id, e)| merge::text(e, id, None)).collect();
         let stmt = client.prepare_cached(UPSERT_DELETE).await.map_err(|e| describe(&e))?;
         let params: [&(dyn ToSql + Sync); 5] = [&bps, &ids, &docs, &self.gone.0, &self.gone.1];
         client.execute(&stmt, &params).await.map(|_| ()).map_err(|e| describe(&e))
@@ -126,7 +126,7 @@ async fn merge_one(client: &Client, bp: &str, id: &str, e: &Entity) -> Result<()
     let insert = client.prepare_cached(insert).await.map_err(err)?;
     for _ in 0..MERGE_ATTEMPTS {
         let old: Option<String> = client.query_opt(&read, &[&bp, &id]).await.map_err(err)?.map(|r| r.get(0));
-        let doc = to_doc(e, id, old.as_deref().and_then(|o| serde_json::from_str(o).ok())).to_string();
+        let doc = merge::text(e, id, old.as_deref());
         let written = match &old {
             Some(old) => client.execute(&update, &[&bp, &id, &doc, old]).await,
             None => client.execute(&insert, &[&bp, &id, &doc]).await,
@@ -146,17 +146,17 @@ async fn in_transaction(client: &mut Client, changes: &Changes) -> Result<(), to
             skipped(e);
             continue;
         };
-        let existing = if changes.merge {
+        let existing: Option<String> = if changes.merge {
             txn.query_opt(
                 "SELECT doc FROM ocean_entities WHERE blueprint = $1 AND identifier = $2 FOR UPDATE",
                 &[&e.blueprint, &id],
             )
             .await?
-            .and_then(|r| serde_json::from_str::<Value>(r.get(0)).ok())
+            .map(|r| r.get(0))
         } else {
             None
         };
-        let doc = to_doc(e, id, existing).to_string();
+        let doc = merge::text(e, id, existing.as_deref());
         txn.execute(
             "INSERT INTO ocean_entities (blueprint, identifier, doc) VALUES ($1, $2, $3)
              ON CONFLICT (blueprint, identifier) DO UPDATE SET doc = EXCLUDED.doc",
