@@ -2,8 +2,8 @@
 //! GitHub mapping. Run with `cargo bench -p ocean-runtime --bench hot_path`.
 //!
 //! `issue_members_by_key` and `map_issue` are what a worker does for the load of `ocean bench` (an
-//! `issues` delivery, the GitHub example's processor and mapping); `parse_issue_payload` is the whole
-//! parse that reading by key replaces.
+//! `issues` delivery, the GitHub example's processor and mapping); `parse_payload` of that delivery is the
+//! whole parse that reading by key replaces.
 
 use std::time::SystemTime;
 
@@ -22,9 +22,10 @@ fn corpus(rel: &str) -> Vec<u8> {
     serde_json::to_vec(&v).expect("compact")
 }
 
-#[divan::bench]
-fn parse_payload(b: divan::Bencher<'_, '_>) {
-    let body = corpus("pull_request/opened.payload.json");
+/// The whole parse of a delivery: a pull request's, and the `issues` delivery of `ocean bench`'s load.
+#[divan::bench(args = ["pull_request/opened.payload.json", "issues/opened.payload.json"])]
+fn parse_payload(b: divan::Bencher<'_, '_>, rel: &str) {
+    let body = corpus(rel);
     b.counter(divan::counter::BytesCount::new(body.len()))
         .bench(|| serde_json::from_slice::<Value>(divan::black_box(&body)).is_ok());
 }
@@ -56,14 +57,6 @@ fn map_pull_request(b: divan::Bencher<'_, '_>) {
 #[divan::bench]
 fn compile_leaf(b: divan::Bencher<'_, '_>) {
     b.bench(|| ocean::mapping::Program::compile(".pull_request.head.ref | test(\"^main$\")", false).unwrap());
-}
-
-/// The whole parse of the load's delivery.
-#[divan::bench]
-fn parse_issue_payload(b: divan::Bencher<'_, '_>) {
-    let body = corpus("issues/opened.payload.json");
-    b.counter(divan::counter::BytesCount::new(body.len()))
-        .bench(|| serde_json::from_slice::<Value>(divan::black_box(&body)).is_ok());
 }
 
 /// What the example's processor reads of the load's delivery: `action`, `issue`, and the repository's
