@@ -10,8 +10,8 @@
 
 use example_github::GithubApi;
 use ocean::{
-    Batches, Context, OnResync, Processor, ProcessorError, ResourceConfig, WebhookEvent, WebhookEventRawResults,
-    WebhookProcessor,
+    Batches, Context, OnResync, Payload, Processor, ProcessorError, ResourceConfig, WebhookEvent,
+    WebhookEventRawResults, WebhookProcessor,
 };
 use serde_json::Value;
 
@@ -23,9 +23,10 @@ pub struct GithubResource {
     kind: &'static str,
 }
 
-fn with_repository(mut item: Value, payload: &Value) -> Value {
-    if let (Value::Object(m), Some(name)) = (&mut item, payload["repository"]["name"].as_str()) {
-        m.insert("__repository".into(), Value::String(name.to_owned()));
+/// Adds `__repository`, read from the body without parsing the repository.
+fn with_repository(mut item: Value, payload: &Payload) -> Value {
+    if let (Value::Object(m), Some(name @ Value::String(_))) = (&mut item, payload.value_at(&["repository", "name"])) {
+        m.insert("__repository".into(), name);
     }
     item
 }
