@@ -61,11 +61,12 @@ pub(super) fn doc(e: &Entity, id: &str, stored: Option<&[u8]>) -> serde_json::Re
     })
 }
 
-/// [`doc`] as text, for a catalog that stores text (PostgreSQL's `ocean_entities.doc`). Every value is
-/// JSON already, so writing it cannot fail; if it ever did, the entity would be written without merge.
-pub(super) fn text(e: &Entity, id: &str, stored: Option<&str>) -> String {
-    let bytes = doc(e, id, stored.map(str::as_bytes)).or_else(|_| doc(e, id, None)).unwrap_or_default();
-    String::from_utf8(bytes).unwrap_or_default()
+/// [`doc`] as text, for a catalog that stores text (PostgreSQL's `ocean_entities.doc`); the error names
+/// the entity.
+pub(super) fn text(e: &Entity, id: &str, stored: Option<&str>) -> Result<String, String> {
+    let why = |m: &dyn std::fmt::Display| format!("entity {}/{id} cannot be written as JSON: {m}", e.blueprint);
+    let bytes = doc(e, id, stored.map(str::as_bytes)).map_err(|m| why(&m))?;
+    String::from_utf8(bytes).map_err(|m| why(&m))
 }
 
 #[cfg(test)]
@@ -130,7 +131,7 @@ mod tests {
             let parsed = to_doc(&e, "a", old);
             assert_eq!(doc(&e, "a", text.as_deref()).unwrap(), serde_json::to_vec(&parsed).unwrap());
             let stored = text.as_deref().map(|t| std::str::from_utf8(t).unwrap());
-            assert_eq!(super::text(&e, "a", stored), parsed.to_string());
+            assert_eq!(super::text(&e, "a", stored).unwrap(), parsed.to_string());
         }
         assert_eq!(doc(&e, "a", Some(b"not json")).unwrap(), serde_json::to_vec(&to_doc(&e, "a", None)).unwrap());
     }

@@ -29,7 +29,7 @@ impl SharedCatalog {
         let mut client = self.db.client().await?;
         let r = match Plan::of(changes) {
             Some(plan) => plan.run(&client, changes.merge).await,
-            None => in_transaction(&mut client, changes).await.map_err(|e| describe(&e)),
+            None => in_transaction(&mut client, changes).await,
         };
         self.db.note(&r);
         r
@@ -106,7 +106,7 @@ impl<'a> Plan<'a> {
         }
         let bps: Vec<&str> = written.iter().map(|u| u.0).collect();
         let ids: Vec<&str> = written.iter().map(|u| u.1).collect();
-        let docs: Vec<String> = written.iter().map(|(_, id, e)| merge::text(e, id, None)).collect();
+        let docs = written.iter().map(|(_, id, e)| merge::text(e, id, None)).collect::<Result<Vec<String>, _>>()?;
         let stmt = client.prepare_cached(UPSERT_DELETE).await.map_err(|e| describe(&e))?;
         let params: [&(dyn ToSql + Sync); 5] = [&bps, &ids, &docs, &self.gone.0, &self.gone.1];
         client.execute(&stmt, &params).await.map(|_| ()).map_err(|e| describe(&e))
@@ -126,7 +126,7 @@ async fn merge_one(client: &Client, bp: &str, id: &str, e: &Entity) -> Result<()
     let insert = client.prepare_cached(insert).await.map_err(err)?;
     for _ in 0..MERGE_ATTEMPTS {
         let old: Option<String> = client.query_opt(&read, &[&bp, &id]).await.map_err(err)?.map(|r| r.get(0));
-        let doc = merge::text(e, id, old.as_deref());
+        let doc = merge::text(e, id, old.as_deref())?;
         let written = match &old {
             Some(old) => client.execute(&update, &[&bp, &id, &doc, old]).await,
             None => client.execute(&insert, &[&bp, &id, &doc]).await,
@@ -139,8 +139,9 @@ async fn merge_one(client: &Client, bp: &str, id: &str, e: &Entity) -> Result<()
 }
 
 /// Changes that upsert and delete one entity, in order, in a transaction.
-async fn in_transaction(client: &mut Client, changes: &Changes) -> Result<(), tokio_postgres::Error> {
-    let txn = client.transaction().await?;
+async fn in_transaction(client: &mut Client, changes: &Changes) -> Result<(), String> {
+    let db = |e: tokio_postgres::Error| describe(&e);
+    let txn = client.transaction().await.map_err(db)?;
     for e in &changes.upserts {
         let Some(id) = e.id_str() else {
             skipped(e);
@@ -151,27 +152,30 @@ async fn in_transaction(client: &mut Client, changes: &Changes) -> Result<(), to
                 "SELECT doc FROM ocean_entities WHERE blueprint = $1 AND identifier = $2 FOR UPDATE",
                 &[&e.blueprint, &id],
             )
-            .await?
+            .await
+            .map_err(db)?
             .map(|r| r.get(0))
         } else {
             None
         };
-        let doc = merge::text(e, id, existing.as_deref());
+        let doc = merge::text(e, id, existing.as_deref())?;
         txn.execute(
             "INSERT INTO ocean_entities (blueprint, identifier, doc) VALUES ($1, $2, $3)
              ON CONFLICT (blueprint, identifier) DO UPDATE SET doc = EXCLUDED.doc",
             &[&e.blueprint, &id, &doc],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     }
     for d in &changes.deletes {
         txn.execute(
             "DELETE FROM ocean_entities WHERE blueprint = $1 AND identifier = $2",
             &[&d.blueprint, &d.identifier],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     }
-    txn.commit().await
+    txn.commit().await.map_err(db)
 }
 
 fn skipped(e: &Entity) {
