@@ -165,10 +165,12 @@ impl Mapping {
                 &mut Vec::new(),
             );
             errors.extend(templ_errors.into_iter().map(|(field, e)| format!("{}: {e}", at(&field))));
-            let mut keys: BTreeSet<String> = selector.reads().map(|k| k.iter().cloned().collect()).unwrap_or_default();
-            let reads = (selector.reads().is_some()
-                && [&whole, &identifier, &blueprint].into_iter().all(|t| template_reads(t, &mut keys).is_some()))
-            .then(|| keys.into_iter().collect());
+            // `whole` holds the identifier and the blueprint as well.
+            let reads = selector.reads().and_then(|selected| {
+                let mut keys: BTreeSet<String> = selected.iter().cloned().collect();
+                template_reads(&whole, &mut keys)?;
+                Some(keys.into_iter().collect())
+            });
             compiled.push(Compiled {
                 selector,
                 identifier,
