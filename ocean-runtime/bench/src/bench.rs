@@ -50,7 +50,8 @@ pub(crate) struct Args {
     postgres_only: bool,
 }
 
-fn quantile(v: &mut [f64], q: f64) -> f64 {
+/// The `q` quantile of `v`, which is sorted in place.
+pub(crate) fn quantile(v: &mut [f64], q: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
     }

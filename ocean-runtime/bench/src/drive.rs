@@ -21,13 +21,24 @@ pub(crate) struct Args {
     /// The number of the first event (delivery ids must differ from an earlier run's on the same state).
     #[arg(long, default_value_t = 0)]
     first: u64,
+    /// Events per second over all connections (by default, as fast as the server answers); the intake
+    /// latency's p50 and p99 are printed.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 pub(crate) fn run(a: Args) -> Result<(), String> {
     let p = Payloads::load()?;
     let ring = Arc::new(Ring::new(&p));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let l = rt.block_on(load(&a.url, &ring, a.first, a.connections, Until::Time(Duration::from_secs(a.seconds)), None));
-    println!("sent {}, answered 2xx {}, {:.0} req/s", l.sent, l.ok, l.ok as f64 / l.secs);
+    let until = Until::Time(Duration::from_secs(a.seconds));
+    let mut l = rt.block_on(load(&a.url, &ring, a.first, a.connections, until, a.rate));
+    print!("sent {}, answered 2xx {}, {:.0} req/s", l.sent, l.ok, l.ok as f64 / l.secs);
+    if a.rate.is_some() {
+        let p50 = crate::bench::quantile(&mut l.latencies_ms, 0.5);
+        let p99 = crate::bench::quantile(&mut l.latencies_ms, 0.99);
+        print!(", intake p50 {p50:.2} ms, p99 {p99:.2} ms");
+    }
+    println!();
     Ok(())
 }
