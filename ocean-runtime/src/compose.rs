@@ -59,7 +59,14 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     };
     let chosen = choose_sink(&settings, it.sink, mapping, &kind, &identifier, db.clone()).await?;
     let workers_count = settings.event_workers_count.max(1);
-    let queue = Arc::new(Queue::open(&settings.queue, &settings.state_dir, processors.ids(), db, workers_count)?);
+    let queue = Arc::new(Queue::open(
+        &settings.queue,
+        &settings.state_dir,
+        processors.ids(),
+        db,
+        workers_count,
+        chosen.barrier.clone(),
+    )?);
     let lifecycle = Arc::new(Lifecycle::default());
     let metrics = Arc::new(Metrics::new());
     let leaf_budget = Duration::from_millis(settings.mapping.leaf_budget_ms);
@@ -74,6 +81,7 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
         queue,
         mapping: mapping.clone(),
         sink: chosen.sink.clone(),
+        event_sink: chosen.event_sink.clone(),
         lifecycle: lifecycle.clone(),
         metrics,
         processing_timeout,
@@ -141,8 +149,12 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
 /// the mapping is Port's.
 struct Chosen {
     sink: Arc<dyn Sink>,
+    /// The sink as the queue's workers write to it.
+    event_sink: Arc<dyn Sink>,
     mapping: Mapping,
     catalog: Option<LocalCatalog>,
+    /// Shared by the local catalog and the durable queue: removals wait for the catalog's disk.
+    barrier: Option<Arc<crate::barrier::Barrier>>,
     /// What the catalog read API serves: the local or the shared catalog, when it is the sink.
     reader: Option<Arc<dyn CatalogRead>>,
     port: Option<Arc<PortSink>>,
@@ -157,17 +169,43 @@ async fn choose_sink(
     db: Option<Arc<crate::postgres::Database>>,
 ) -> Result<Chosen> {
     if let Some(sink) = given {
-        return Ok(Chosen { sink, mapping, catalog: None, reader: None, port: None });
+        return Ok(Chosen {
+            event_sink: sink.clone(),
+            sink,
+            mapping,
+            catalog: None,
+            barrier: None,
+            reader: None,
+            port: None,
+        });
     }
     if !settings.has_port_credentials() {
         if let Some(db) = db {
             // Replicas share the queue: they share the catalog too, so any of them shows every entity.
             let c = Arc::new(SharedCatalog::new(db));
-            return Ok(Chosen { sink: c.clone(), mapping, catalog: None, reader: Some(c), port: None });
+            return Ok(Chosen {
+                sink: c.clone(),
+                event_sink: c.clone(),
+                mapping,
+                catalog: None,
+                barrier: None,
+                reader: Some(c),
+                port: None,
+            });
         }
-        let c = LocalCatalog::open_niced(&settings.state_dir.join("catalog.redb"), settings.processing_niceness)?;
+        // With the durable queue, the catalog's commits need not wait for the disk: the queue keeps each
+        // event until its changes are durable, and replays it after a crash.
+        let barrier = (settings.queue.backend == crate::config::QueueBackend::Durable)
+            .then(|| Arc::new(crate::barrier::Barrier::default()));
+        let path = settings.state_dir.join("catalog.redb");
+        let c = LocalCatalog::open_with(&path, settings.processing_niceness, barrier.clone())?;
         let reader: Arc<dyn CatalogRead> = Arc::new(c.clone());
-        return Ok(Chosen { sink: Arc::new(c.clone()), mapping, catalog: Some(c), reader: Some(reader), port: None });
+        let event_sink: Arc<dyn Sink> = match barrier {
+            Some(_) => Arc::new(crate::sink::Queued(c.clone())),
+            None => Arc::new(c.clone()),
+        };
+        let sink = Arc::new(c.clone());
+        return Ok(Chosen { sink, event_sink, mapping, catalog: Some(c), barrier, reader: Some(reader), port: None });
     }
     let port = Arc::new(
         PortSink::new(
@@ -180,7 +218,15 @@ async fn choose_sink(
         .request_timeout(Duration::from_secs(settings.port.request_timeout.max(1))),
     );
     if settings.mapping_file.is_some() {
-        return Ok(Chosen { sink: port, mapping, catalog: None, reader: None, port: None });
+        return Ok(Chosen {
+            sink: port.clone(),
+            event_sink: port,
+            mapping,
+            catalog: None,
+            barrier: None,
+            reader: None,
+            port: None,
+        });
     }
     // In Port mode the mapping is the one Port holds (created from the default when missing).
     let fetched =
@@ -196,7 +242,15 @@ async fn choose_sink(
     // taking down every kind, and is reported.
     let mapping = Mapping::compile_lenient("Port", config, settings.allow_environment_variables_jq_access);
     report_broken(&mapping);
-    Ok(Chosen { sink: port.clone(), mapping, catalog: None, reader: None, port: Some(port) })
+    Ok(Chosen {
+        sink: port.clone(),
+        event_sink: port.clone(),
+        mapping,
+        catalog: None,
+        barrier: None,
+        reader: None,
+        port: Some(port),
+    })
 }
 
 /// Refreshes the mapping from Port every `OCEAN__PORT__APP_CONFIG_CACHE_TTL` seconds; a failed refresh

@@ -52,6 +52,7 @@
 
 mod admin;
 pub mod auth;
+mod barrier;
 mod compose;
 pub mod config;
 mod context;

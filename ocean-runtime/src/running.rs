@@ -86,6 +86,10 @@ impl RunningIntegration {
             rt.lifecycle.hard_stop.cancel();
         }
         while self.workers.join_next().await.is_some() {}
+        if let Some(c) = &self.catalog {
+            // The last commits are made durable, and the events they hold leave the queue.
+            c.settle().await;
+        }
         // Background tasks (the mapping refresh) end with the integration.
         rt.lifecycle.hard_stop.cancel();
         let left = rt.queue.len();

@@ -60,6 +60,10 @@ pub(crate) struct Runtime {
     pub(crate) queue: Arc<Queue>,
     pub(crate) mapping: Arc<SharedMapping>,
     pub(crate) sink: Arc<dyn Sink>,
+    /// The sink as the queue's workers write to it: the same sink, or with the local catalog and the
+    /// durable queue, its commits that do not wait for the disk (the queue keeps each event until they
+    /// are durable).
+    pub(crate) event_sink: Arc<dyn Sink>,
     pub(crate) lifecycle: Arc<Lifecycle>,
     pub(crate) metrics: Arc<Metrics>,
     /// Time allowed per (processor, resource), retries included.
@@ -77,10 +81,11 @@ impl Runtime {
         self.mapping.get()
     }
 
-    /// Applies changes to the sink on `backoff`'s schedule until it succeeds, the schedule ends or `cancel`
+    /// Applies changes to `sink` on `backoff`'s schedule until it succeeds, the schedule ends or `cancel`
     /// fires; each refusal is counted and logged with `retrying` as its message.
     pub(crate) async fn apply_retrying(
         &self,
+        sink: &dyn Sink,
         changes: &crate::mapping::Changes,
         backoff: &crate::retry::Backoff,
         cancel: &CancellationToken,
@@ -91,7 +96,7 @@ impl Runtime {
             backoff,
             Some(cancel),
             move |_| async move {
-                match self.sink.apply(changes).await {
+                match sink.apply(changes).await {
                     Ok(()) => Attempt::Done(()),
                     Err(error) => {
                         self.metrics.sink_errors.increment(1);

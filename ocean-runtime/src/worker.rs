@@ -199,7 +199,7 @@ const SINK_BACKOFF: Backoff = Backoff {
 /// Applies changes, retrying while the sink fails; `false` when abandoned at shutdown.
 async fn apply(rt: &Runtime, changes: &Changes) -> bool {
     let retrying = "sink failed; the event stays queued and is retried";
-    let outcome = rt.apply_retrying(changes, &SINK_BACKOFF, &rt.lifecycle.hard_stop, retrying).await;
+    let outcome = rt.apply_retrying(&*rt.event_sink, changes, &SINK_BACKOFF, &rt.lifecycle.hard_stop, retrying).await;
     matches!(outcome, retry::Outcome::Done(()))
 }
 

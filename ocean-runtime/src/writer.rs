@@ -3,8 +3,32 @@
 //! pending to be written, so that the file can be opened again at once.
 
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// What a writer thread does with its operations.
+pub(crate) trait Batches<T>: Send + 'static {
+    /// Writes one batch.
+    fn write(&mut self, batch: Vec<T>);
+    /// When [`Batches::wake`] is due if no operation comes first.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// The deadline passed.
+    fn wake(&mut self) {}
+    /// The channel closed and every operation was written.
+    fn end(&mut self) {}
+}
+
+/// A closure that writes each batch.
+struct Each<F>(F);
+
+impl<T, F: FnMut(Vec<T>) + Send + 'static> Batches<T> for Each<F> {
+    fn write(&mut self, batch: Vec<T>) {
+        (self.0)(batch)
+    }
+}
 
 /// The sending side of a writer thread.
 pub(crate) struct Writer<T> {
@@ -19,13 +43,27 @@ impl<T: Send + 'static> Writer<T> {
         name: &str,
         max: usize,
         niceness: i32,
-        mut write: impl FnMut(Vec<T>) + Send + 'static,
+        write: impl FnMut(Vec<T>) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        Self::spawn_with(name, max, niceness, Each(write))
+    }
+
+    /// [`Writer::spawn`] with a writer that also acts at deadlines of its own and at the end.
+    pub(crate) fn spawn_with(
+        name: &str,
+        max: usize,
+        niceness: i32,
+        mut batches: impl Batches<T>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
             crate::priority::lower_this_thread(niceness);
-            while let Some(batch) = next_batch(&rx, max) {
-                write(batch);
+            loop {
+                match next_batch(&rx, max, batches.deadline()) {
+                    Next::Batch(batch) => batches.write(batch),
+                    Next::Due => batches.wake(),
+                    Next::Closed => break batches.end(),
+                }
             }
         })?;
         Ok(Self { tx: Mutex::new(Some(tx)), thread: Some(thread) })
@@ -40,9 +78,24 @@ impl<T: Send + 'static> Writer<T> {
     }
 }
 
-/// Waits for one operation, then takes every other one pending, up to `max`; `None` once closed.
-fn next_batch<T>(rx: &Receiver<T>, max: usize) -> Option<Vec<T>> {
-    let first = rx.recv().ok()?;
+enum Next<T> {
+    Batch(Vec<T>),
+    Due,
+    Closed,
+}
+
+/// Waits for one operation (until `deadline`, when given), then takes every other one pending, up to
+/// `max`.
+fn next_batch<T>(rx: &Receiver<T>, max: usize, deadline: Option<Instant>) -> Next<T> {
+    let first = match deadline {
+        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+    };
+    let first = match first {
+        Ok(op) => op,
+        Err(RecvTimeoutError::Timeout) => return Next::Due,
+        Err(RecvTimeoutError::Disconnected) => return Next::Closed,
+    };
     let mut batch = vec![first];
     while batch.len() < max {
         match rx.try_recv() {
@@ -50,7 +103,7 @@ fn next_batch<T>(rx: &Receiver<T>, max: usize) -> Option<Vec<T>> {
             Err(_) => break,
         }
     }
-    Some(batch)
+    Next::Batch(batch)
 }
 
 impl<T> Drop for Writer<T> {

@@ -203,3 +203,60 @@ async fn sigkill_during_load_loses_no_acknowledged_event() {
     drop(catalog);
     std::fs::remove_dir_all(&state).ok();
 }
+
+/// The local catalog makes its commits durable together, a few tens of milliseconds after them; an event
+/// leaves the queue only once its entity is durable. Killed as soon as every entity shows, the process
+/// restarts with each of them, from the catalog or replayed from the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_as_soon_as_entities_show_keeps_every_one() {
+    let template: Value = serde_json::from_slice(&ocean_tests::payload("github/issues/opened.payload.json")).unwrap();
+    let state = state_dir().with_extension("shown");
+    std::fs::create_dir_all(&state).unwrap();
+    ocean::install_crypto_provider();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let mut expected = BTreeSet::new();
+    for round in 0..3u64 {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut child = spawn(&state, port);
+        wait_ready(&client, &base).await;
+        let sends: Vec<_> = (0..40u64)
+            .map(|i| {
+                let (client, base, id) = (client.clone(), base.clone(), 500_000 + round * 100 + i);
+                let body = event(&template, id);
+                tokio::spawn(async move { (id, post(&client, &base, body, &format!("shown-{id}")).await) })
+            })
+            .collect();
+        let mut this_round = BTreeSet::new();
+        for send in sends {
+            let (id, status) = send.await.unwrap();
+            assert_eq!(status.as_deref(), Some("accepted"), "event {id}");
+            this_round.insert(format!("Hello-World{id}"));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let shown: BTreeSet<String> = entities(&client, &base)
+                .await
+                .iter()
+                .filter_map(|e| e["identifier"].as_str().map(str::to_owned))
+                .collect();
+            if this_round.is_subset(&shown) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "entities did not show");
+        }
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        expected.extend(this_round);
+    }
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _child = spawn(&state, port);
+    wait_ready(&client, &base).await;
+    wait_drained(&client, &base).await;
+    let present: BTreeSet<String> =
+        entities(&client, &base).await.iter().filter_map(|e| e["identifier"].as_str().map(str::to_owned)).collect();
+    let lost: Vec<&String> = expected.difference(&present).collect();
+    assert!(lost.is_empty(), "{} entities lost after SIGKILL: {:?}", lost.len(), &lost[..lost.len().min(10)]);
+    std::fs::remove_dir_all(&state).ok();
+}

@@ -13,6 +13,7 @@ use super::item::{Delivery, Pushed, QueueError, QueuedEvent};
 use super::record::Record;
 use super::scheduler::Scheduler;
 use super::storage::{self, Storage};
+use crate::barrier::{Barrier, Release};
 use tracing::{error, info, warn};
 
 use crate::config::{QueueBackend, QueueSettings};
@@ -46,7 +47,9 @@ impl Hot {
 /// The queue of one process.
 pub(crate) struct Local {
     scheduler: Arc<Scheduler>,
-    storage: Box<dyn Storage>,
+    storage: Arc<dyn Storage>,
+    /// With the local catalog: removals wait until the catalog has made the event's changes durable.
+    barrier: Option<Arc<Barrier>>,
     /// Processor identities (`path#name`) by index, as records name them.
     names: Vec<String>,
     capacity: usize,
@@ -59,19 +62,31 @@ pub(crate) struct Local {
 
 impl Local {
     /// Opens the configured backend, restoring unfinished events in order. `names` identifies the
-    /// processors by index; events of processors that no longer exist are dead-lettered.
-    pub(crate) fn open(settings: &QueueSettings, state_dir: &Path, names: Vec<String>) -> Result<Self> {
+    /// processors by index; events of processors that no longer exist are dead-lettered. With a
+    /// `barrier`, the durable backend removes a processed event once the barrier releases it.
+    pub(crate) fn open(
+        settings: &QueueSettings,
+        state_dir: &Path,
+        names: Vec<String>,
+        barrier: Option<Arc<Barrier>>,
+    ) -> Result<Self> {
         let window = std::time::Duration::from_secs(settings.dedup_window_seconds);
-        let (storage, restored): (Box<dyn Storage>, _) = match settings.backend {
-            QueueBackend::Memory => (Box::new(storage::Volatile::new(window)), Vec::new()),
+        let (storage, restored, barrier): (Arc<dyn Storage>, _, _) = match settings.backend {
+            QueueBackend::Memory => (Arc::new(storage::Volatile::new(window)), Vec::new(), None),
             QueueBackend::Durable | QueueBackend::Postgres => {
                 let (s, restored) = super::embedded::Embedded::open(&state_dir.join("queue.redb"), window)?;
-                (Box::new(s), restored)
+                let s = Arc::new(s);
+                if let Some(b) = &barrier {
+                    let to: std::sync::Weak<dyn Release> = Arc::downgrade(&s) as _;
+                    b.release_to(to);
+                }
+                (s, restored, barrier)
             }
         };
         let q = Self {
             scheduler: Arc::default(),
             storage,
+            barrier,
             names,
             capacity: settings.capacity.max(restored.len() + 1),
             pending: AtomicUsize::new(0),
@@ -182,7 +197,10 @@ impl Local {
     /// The event is done (applied, ignored or dead-lettered): it leaves the queue.
     pub(crate) fn ack(&self, delivery: Delivery) {
         self.scheduler.done(&delivery.item);
-        self.storage.remove(delivery.item.seq);
+        match &self.barrier {
+            Some(b) => b.remove(delivery.item.seq),
+            None => self.storage.remove(delivery.item.seq),
+        }
     }
 
     /// The event is not done: it goes back to the head of its group.

@@ -42,17 +42,19 @@ pub(crate) enum Queue {
 impl Queue {
     /// Opens the configured backend, restoring unfinished events in order. `names` identifies the
     /// processors by index; events of processors that no longer exist are dead-lettered. `db` is the
-    /// database of the `postgres` backend; `workers` bounds the groups a replica claims at once.
+    /// database of the `postgres` backend; `workers` bounds the groups a replica claims at once. With
+    /// `barrier` (the local catalog's), the durable backend removes processed events as it releases them.
     pub(crate) fn open(
         settings: &QueueSettings,
         state_dir: &Path,
         names: Vec<String>,
         db: Option<Arc<Database>>,
         workers: usize,
+        barrier: Option<Arc<crate::barrier::Barrier>>,
     ) -> Result<Self> {
         match (settings.backend, db) {
             (QueueBackend::Postgres, Some(db)) => Ok(Self::Shared(Shared::open(db, settings, names, workers))),
-            _ => Ok(Self::Local(Local::open(settings, state_dir, names)?)),
+            _ => Ok(Self::Local(Local::open(settings, state_dir, names, barrier)?)),
         }
     }
 

@@ -33,7 +33,7 @@ fn open(dir: &std::path::Path, hot_bytes: usize) -> Queue {
         hot_memory_mib: 0,
         lease_seconds: 30,
     };
-    let mut q = Queue::open(&settings, dir, vec!["/items#items".into()]).unwrap();
+    let mut q = Queue::open(&settings, dir, vec!["/items#items".into()], None).unwrap();
     q.hot.limit = hot_bytes;
     q
 }

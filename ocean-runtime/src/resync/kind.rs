@@ -208,7 +208,10 @@ pub(super) async fn apply(
     changes: &Changes,
     cancel: &CancellationToken,
 ) -> Result<(), String> {
-    match rt.apply_retrying(changes, &SINK_BACKOFF, cancel, "the sink refused resync entities; retrying").await {
+    match rt
+        .apply_retrying(&*rt.sink, changes, &SINK_BACKOFF, cancel, "the sink refused resync entities; retrying")
+        .await
+    {
         retry::Outcome::Done(()) => Ok(()),
         retry::Outcome::Failed { error, attempts } => {
             Err(format!("the sink refused the entities {attempts} times: {error}"))

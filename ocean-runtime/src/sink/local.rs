@@ -2,15 +2,17 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde_json::Value;
 
 use super::{Sink, SinkError};
+use crate::barrier::Barrier;
 use crate::error::{Error, Result};
 use crate::mapping::Changes;
 use crate::processor::BoxFuture;
-use crate::writer::Writer;
+use crate::writer::{Batches, Writer};
 
 const ENTITIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entities");
 const SEP: char = '\u{1f}';
@@ -32,7 +34,18 @@ struct Inner {
     writer: Writer<Job>,
 }
 
-type Job = (Changes, tokio::sync::oneshot::Sender<Result<()>>);
+/// What the writer thread is asked.
+enum Job {
+    /// An event's changes; answered once committed, and once durable when `durable` (or without a
+    /// barrier).
+    Write { changes: Changes, durable: bool, reply: tokio::sync::oneshot::Sender<Result<()>> },
+    /// Make every commit durable now; answered once done.
+    Settle(tokio::sync::oneshot::Sender<()>),
+}
+
+/// With a barrier, how long commits may wait for the disk: they are made durable together at most
+/// this long after the first of them.
+const SETTLE_EVERY: Duration = Duration::from_millis(50);
 
 impl std::fmt::Debug for LocalCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,11 +61,13 @@ impl LocalCatalog {
     /// Opens (or creates) the catalog file. One handle per file: clone it to share it; a file still held
     /// by a handle being dropped elsewhere is waited for briefly.
     pub fn open(path: &Path) -> Result<Self> {
-        Self::open_niced(path, 0)
+        Self::open_with(path, 0, None)
     }
 
-    /// [`LocalCatalog::open`], with its writer thread `niceness` below the caller's priority.
-    pub(crate) fn open_niced(path: &Path, niceness: i32) -> Result<Self> {
+    /// [`LocalCatalog::open`], with its writer thread `niceness` below the caller's priority. With a
+    /// barrier, commits do not wait for the disk: they are made durable together within
+    /// [`SETTLE_EVERY`], and the barrier holds the queue's removals of their events until then.
+    pub(crate) fn open_with(path: &Path, niceness: i32, barrier: Option<Arc<Barrier>>) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -72,10 +87,18 @@ impl LocalCatalog {
         txn.open_table(ENTITIES).map_err(storage)?;
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
-        let writer_db = db.clone();
-        let writer =
-            Writer::spawn("ocean-catalog-writer", 1024, niceness, move |batch| write_batch(&writer_db, batch))?;
+        let state = CatalogWriter { db: db.clone(), barrier, dirty_since: None };
+        let writer = Writer::spawn_with("ocean-catalog-writer", 1024, niceness, state)?;
         Ok(Self { inner: Arc::new(Inner { db, writer }) })
+    }
+
+    /// Makes every commit durable and releases the removals waiting for it (at shutdown, once the
+    /// workers have stopped).
+    pub(crate) async fn settle(&self) {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        if self.inner.writer.send(Job::Settle(reply)) {
+            let _ = done.await;
+        }
     }
 
     /// Every entity of a blueprint, ordered by identifier.
@@ -131,24 +154,99 @@ impl LocalCatalog {
     }
 }
 
-/// One batch of the writer thread: the changes of every event pending at the moment share one
-/// transaction and one fsync (group commit); each event is answered once its changes are durable.
-fn write_batch(db: &Database, batch: Vec<Job>) {
-    let result = (|| -> Result<()> {
-        let txn = db.begin_write().map_err(storage)?;
-        {
-            let mut table = txn.open_table(ENTITIES).map_err(storage)?;
-            for (changes, _) in &batch {
-                write(&mut table, changes)?;
+/// The writer thread's state.
+struct CatalogWriter {
+    db: Arc<Database>,
+    barrier: Option<Arc<Barrier>>,
+    /// When the first commit not yet durable was made.
+    dirty_since: Option<Instant>,
+}
+
+impl CatalogWriter {
+    /// Makes the commits durable (one empty durable commit carries every earlier one), then releases
+    /// the removals held for them.
+    fn settle(&mut self) {
+        let Some(barrier) = &self.barrier else { return };
+        if self.dirty_since.is_some() {
+            let durable = (|| -> Result<()> { self.db.begin_write().map_err(storage)?.commit().map_err(storage) })();
+            if let Err(e) = durable {
+                // The removals stay held, and their events in the queue; tried again after the interval.
+                tracing::error!(error = %e, "local catalog: cannot make its last commits durable");
+                self.dirty_since = Some(Instant::now());
+                return;
             }
         }
-        txn.commit().map_err(storage)
-    })();
-    for (_, reply) in batch {
-        let _ = reply.send(match &result {
-            Ok(()) => Ok(()),
-            Err(e) => Err(Error::Storage(e.to_string())),
-        });
+        self.dirty_since = None;
+        barrier.durable();
+    }
+}
+
+impl Batches<Job> for CatalogWriter {
+    /// The changes of every event pending at the moment share one transaction (group commit): durable
+    /// before each event is answered without a barrier, made durable within [`SETTLE_EVERY`] with one.
+    fn write(&mut self, batch: Vec<Job>) {
+        let deferred = self.barrier.is_some();
+        let writes = batch.iter().any(|j| matches!(j, Job::Write { .. }));
+        let result = if writes {
+            (|| -> Result<()> {
+                let mut txn = self.db.begin_write().map_err(storage)?;
+                if deferred {
+                    txn.set_durability(redb::Durability::None).map_err(storage)?;
+                }
+                {
+                    let mut table = txn.open_table(ENTITIES).map_err(storage)?;
+                    for job in &batch {
+                        if let Job::Write { changes, .. } = job {
+                            write(&mut table, changes)?;
+                        }
+                    }
+                }
+                txn.commit().map_err(storage)
+            })()
+        } else {
+            Ok(())
+        };
+        if let (true, Ok(()), Some(barrier)) = (writes, &result, &self.barrier) {
+            // Before the answers: a removal after one of them waits for the durable commit.
+            barrier.dirty();
+            self.dirty_since.get_or_insert_with(Instant::now);
+        }
+        let answer = || result.as_ref().map(|_| ()).map_err(|e| Error::Storage(e.to_string()));
+        // Writes that must be durable when answered, and settle requests, are answered after the settle.
+        let mut after = Vec::new();
+        for job in batch {
+            match job {
+                Job::Write { durable: false, reply, .. } => {
+                    let _ = reply.send(answer());
+                }
+                job => after.push(job),
+            }
+        }
+        if !after.is_empty() || self.dirty_since.is_some_and(|t| t.elapsed() >= SETTLE_EVERY) {
+            self.settle();
+        }
+        for job in after {
+            match job {
+                Job::Write { reply, .. } => {
+                    let _ = reply.send(answer());
+                }
+                Job::Settle(reply) => {
+                    let _ = reply.send(());
+                }
+            }
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.dirty_since.map(|t| t + SETTLE_EVERY)
+    }
+
+    fn wake(&mut self) {
+        self.settle();
+    }
+
+    fn end(&mut self) {
+        self.settle();
     }
 }
 
@@ -173,10 +271,10 @@ fn write(table: &mut redb::Table<'_, &str, &[u8]>, changes: &Changes) -> Result<
     Ok(())
 }
 
-impl Sink for LocalCatalog {
-    fn apply<'a>(&'a self, changes: &'a Changes) -> BoxFuture<'a, Result<(), SinkError>> {
+impl LocalCatalog {
+    fn write<'a>(&'a self, changes: &'a Changes, durable: bool) -> BoxFuture<'a, Result<(), SinkError>> {
         let (reply, done) = tokio::sync::oneshot::channel();
-        let sent = self.inner.writer.send((changes.clone(), reply));
+        let sent = self.inner.writer.send(Job::Write { changes: changes.clone(), durable, reply });
         Box::pin(async move {
             if !sent {
                 return Err(SinkError("the catalog writer stopped".into()));
@@ -184,10 +282,28 @@ impl Sink for LocalCatalog {
             done.await.map_err(|e| SinkError(e.to_string()))?.map_err(|e| SinkError(e.to_string()))
         })
     }
+}
+
+/// Changes are durable when `apply` returns.
+impl Sink for LocalCatalog {
+    fn apply<'a>(&'a self, changes: &'a Changes) -> BoxFuture<'a, Result<(), SinkError>> {
+        self.write(changes, true)
+    }
 
     /// Every entity of the local catalog is this integration's.
     fn owned<'a>(&'a self, blueprint: &'a str) -> BoxFuture<'a, Result<Vec<String>, SinkError>> {
         Box::pin(async move { self.identifiers(blueprint).map_err(|e| SinkError(e.to_string())) })
+    }
+}
+
+/// The local catalog as the workers of the durable queue write to it: `apply` returns once the changes
+/// are committed, before they are durable; the catalog's barrier keeps the event in the queue until
+/// they are.
+pub(crate) struct Queued(pub(crate) LocalCatalog);
+
+impl Sink for Queued {
+    fn apply<'a>(&'a self, changes: &'a Changes) -> BoxFuture<'a, Result<(), SinkError>> {
+        self.0.write(changes, false)
     }
 }
 

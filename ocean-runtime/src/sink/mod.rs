@@ -6,6 +6,7 @@ mod port;
 mod shared;
 
 pub use local::LocalCatalog;
+pub(crate) use local::Queued;
 pub use port::PortSink;
 pub(crate) use shared::SharedCatalog;
 

@@ -1,6 +1,7 @@
 //! The writer thread of the embedded store: each batch of the moment is written in the order that loses
 //! nothing acknowledged (see the parent module).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -32,13 +33,17 @@ pub(super) struct WriterState {
     pub(super) log: Journal,
     pub(super) next_dead: u64,
     pub(super) path: PathBuf,
-    pub(super) last_durable: std::time::Instant,
-    /// Delivery ids were committed without waiting since the last durable commit.
-    pub(super) ids_pending: bool,
+    /// Delivery ids of events in the log not yet written to redb (the log holds them durably).
+    pub(super) ids: HashMap<String, u64>,
+    /// Delivery ids were committed to redb without waiting since its last durable commit.
+    pub(super) ids_unsynced: bool,
 }
 
-/// One batch of the writer thread: dead letters, then the log (one write, one fsync), then delivery
-/// ids. Inserts are answered in log order.
+/// Delivery ids waiting in memory are written to redb (without waiting for the disk) past this count.
+const IDS_IN_MEMORY: usize = 4096;
+
+/// One batch of the writer thread: dead letters, then the log (one write, one fsync); inserts are
+/// answered in log order as soon as the log is on disk. Delivery ids reach redb afterwards, in bulk.
 pub(super) fn write_batch(st: &mut WriterState, batch: Vec<Op>) {
     let dead: Vec<&DeadLetter> =
         batch.iter().filter_map(|op| if let Op::Dead(d) = op { Some(&**d) } else { None }).collect();
@@ -65,11 +70,14 @@ pub(super) fn write_batch(st: &mut WriterState, batch: Vec<Op>) {
             let batch: Vec<Op> = batch.into_iter().filter(|op| !matches!(op, Op::Delete(_))).collect();
             return write_events(st, batch);
         }
+        for key in dead.iter().filter_map(|d| d.delivery.as_deref()) {
+            st.ids.remove(key);
+        }
     }
     write_events(st, batch);
 }
 
-/// The log part of a batch, then its delivery ids.
+/// The log part of a batch; its inserts are answered once it is synced, then delivery ids are stored.
 fn write_events(st: &mut WriterState, batch: Vec<Op>) {
     let bodies: Vec<&[u8]> = batch
         .iter()
@@ -81,52 +89,52 @@ fn write_events(st: &mut WriterState, batch: Vec<Op>) {
     if let Err(e) = &result {
         error!(dir = %st.path.with_file_name("queue-log").display(), error = %e, "queue write failed; the events of this batch were not acknowledged");
     }
-    let keys: Vec<(&str, u64)> = batch
-        .iter()
-        .filter_map(
-            |op| if let Op::Insert { dedup: Some((k, exp)), .. } = op { Some((k.as_str(), *exp)) } else { None },
-        )
-        .collect();
-    // A processed segment is deleted only once the delivery ids of its events are durable in redb.
-    let reclaim = result.is_ok() && st.log.reclaimable();
-    if result.is_ok() && (!keys.is_empty() || (reclaim && st.ids_pending)) {
-        // Durable at the latest with the first commit a second from now, or before a segment goes.
-        let durability = if reclaim || st.last_durable.elapsed() >= std::time::Duration::from_secs(1) {
-            st.last_durable = std::time::Instant::now();
-            st.ids_pending = false;
-            Durability::Immediate
-        } else {
-            st.ids_pending = true;
-            Durability::None
-        };
-        let stored = commit(&st.db, durability, |txn| {
-            let mut table = txn.open_table(DEDUP).map_err(|e| e.to_string())?;
-            for (k, exp) in &keys {
-                table.insert(*k, *exp).map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        });
-        if let Err(e) = stored {
-            // The events are durable; only a redelivery after a restart would be processed again.
-            error!(file = %st.path.display(), error = %e, "delivery ids not stored");
-        } else if reclaim {
-            st.log.reclaim();
-        }
-    } else if reclaim {
-        st.log.reclaim();
-    }
     let mut seqs = result.as_ref().map(|s| s.iter().copied()).ok().into_iter().flatten();
     for op in batch {
-        if let Op::Insert { on_durable, reply, .. } = op {
+        if let Op::Insert { on_durable, reply, dedup, .. } = op {
             let r = match &result {
                 Ok(_) => {
                     on_durable(seqs.next().unwrap_or_default());
+                    st.ids.extend(dedup);
                     Ok(())
                 }
                 Err(e) => Err(e.clone()),
             };
             let _ = reply.send(r);
         }
+    }
+    if result.is_ok() {
+        store_ids(st);
+    }
+}
+
+/// Writes the delivery ids held in memory to redb: without waiting for the disk once they are many,
+/// durably before a log segment is deleted (the log holds the ids of its events until then; a start-up
+/// reads them back from it).
+fn store_ids(st: &mut WriterState) {
+    let reclaim = st.log.reclaimable();
+    if !reclaim && st.ids.len() < IDS_IN_MEMORY {
+        return;
+    }
+    if !st.ids.is_empty() || reclaim && st.ids_unsynced {
+        let durability = if reclaim { Durability::Immediate } else { Durability::None };
+        let stored = commit(&st.db, durability, |txn| {
+            let mut table = txn.open_table(DEDUP).map_err(|e| e.to_string())?;
+            for (k, exp) in &st.ids {
+                table.insert(k.as_str(), *exp).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+        if let Err(e) = stored {
+            // The ids stay in memory and in the log, which keeps its segments; a later batch tries again.
+            error!(file = %st.path.display(), error = %e, "delivery ids not stored");
+            return;
+        }
+        st.ids.clear();
+        st.ids_unsynced = !reclaim;
+    }
+    if reclaim {
+        st.log.reclaim();
     }
 }
 

@@ -7,10 +7,10 @@
 //! start-up. One writer thread takes every pending insert, removal and dead letter of the moment.
 //!
 //! Order of a batch, so that a crash loses nothing acknowledged: dead letters are committed first (an
-//! event's tombstone may follow in the same batch); then the log is written and synced; then the
-//! delivery ids, in a commit made durable within a second and always before a log segment holding
-//! their events is deleted. At start-up the delivery ids of every event still in the log are read
-//! back, so a crash forgets none.
+//! event's tombstone may follow in the same batch); then the log is written and synced, and its events
+//! acknowledged. Delivery ids are kept in memory and written to redb in bulk, durably before a log
+//! segment holding their events is deleted: until then the log holds them, and a start-up reads back
+//! the delivery ids of every event still in the log, so a crash forgets none.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +53,8 @@ pub(crate) struct Embedded {
 
 impl Drop for Embedded {
     fn drop(&mut self) {
-        // The writer finishes its batches; then the delivery ids of the last second are made durable.
+        // The writer finishes its batches; then the delivery ids written without waiting are made durable
+        // (those still in memory are in the log, which a start-up reads them back from).
         drop(self.writer.take());
         let durable = || -> std::result::Result<(), String> {
             self.db.begin_write().map_err(|e| e.to_string())?.commit().map_err(|e| e.to_string())
@@ -164,8 +165,8 @@ impl Embedded {
             log,
             next_dead,
             path: path.to_owned(),
-            last_durable: std::time::Instant::now(),
-            ids_pending: false,
+            ids: std::collections::HashMap::new(),
+            ids_unsynced: false,
         };
         // Intake waits for this thread: it keeps the priority of the process.
         let writer = Writer::spawn("ocean-queue-writer", 4096, 0, move |batch| write_batch(&mut state, batch))?;
@@ -185,6 +186,14 @@ impl Embedded {
             Ok(out)
         };
         run().map_err(|e| error!(file = %self.path.display(), error = %e, "dead-letter store failed")).ok()
+    }
+}
+
+impl crate::barrier::Release for Embedded {
+    fn release(&self, seqs: &[u64]) {
+        for &seq in seqs {
+            self.send(Op::Delete(seq));
+        }
     }
 }
 
