@@ -87,7 +87,7 @@ impl LocalCatalog {
         txn.open_table(ENTITIES).map_err(storage)?;
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
-        let state = CatalogWriter { db: db.clone(), barrier, dirty_since: None };
+        let state = CatalogWriter { db: db.clone(), barrier, dirty_since: None, failing: false };
         let writer = Writer::spawn_with("ocean-catalog-writer", 1024, niceness, state)?;
         Ok(Self { inner: Arc::new(Inner { db, writer }) })
     }
@@ -160,6 +160,8 @@ struct CatalogWriter {
     barrier: Option<Arc<Barrier>>,
     /// When the first commit not yet durable was made.
     dirty_since: Option<Instant>,
+    /// The last durable commit failed.
+    failing: bool,
 }
 
 impl CatalogWriter {
@@ -170,10 +172,17 @@ impl CatalogWriter {
         if self.dirty_since.is_some() {
             let durable = (|| -> Result<()> { self.db.begin_write().map_err(storage)?.commit().map_err(storage) })();
             if let Err(e) = durable {
-                // The removals stay held, and their events in the queue; tried again after the interval.
-                tracing::error!(error = %e, "local catalog: cannot make its last commits durable");
+                // The removals stay held, and their events in the queue; tried again after the interval,
+                // and said once per outage.
+                if !self.failing {
+                    tracing::error!(error = %e, "local catalog: cannot make its last commits durable; processed events stay queued until it can");
+                    self.failing = true;
+                }
                 self.dirty_since = Some(Instant::now());
                 return;
+            }
+            if std::mem::take(&mut self.failing) {
+                tracing::info!("local catalog: commits durable again");
             }
         }
         self.dirty_since = None;

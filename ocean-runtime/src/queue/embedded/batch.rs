@@ -37,6 +37,8 @@ pub(super) struct WriterState {
     pub(super) ids: HashMap<String, u64>,
     /// Delivery ids were committed to redb without waiting since its last durable commit.
     pub(super) ids_unsynced: bool,
+    /// The last write of delivery ids to redb failed (said once per outage).
+    pub(super) ids_failing: bool,
 }
 
 /// Delivery ids waiting in memory are written to redb (without waiting for the disk) past this count.
@@ -127,9 +129,13 @@ fn store_ids(st: &mut WriterState) {
         });
         if let Err(e) = stored {
             // The ids stay in memory and in the log, which keeps its segments; a later batch tries again.
-            error!(file = %st.path.display(), error = %e, "delivery ids not stored");
+            if !st.ids_failing {
+                error!(file = %st.path.display(), error = %e, "delivery ids not stored; processed log segments are kept until they are");
+                st.ids_failing = true;
+            }
             return;
         }
+        st.ids_failing = false;
         st.ids.clear();
         st.ids_unsynced = !reclaim;
     }

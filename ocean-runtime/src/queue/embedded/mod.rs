@@ -167,6 +167,7 @@ impl Embedded {
             path: path.to_owned(),
             ids: std::collections::HashMap::new(),
             ids_unsynced: false,
+            ids_failing: false,
         };
         // Intake waits for this thread: it keeps the priority of the process.
         let writer = Writer::spawn("ocean-queue-writer", 4096, 0, move |batch| write_batch(&mut state, batch))?;
