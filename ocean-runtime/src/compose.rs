@@ -160,6 +160,13 @@ struct Chosen {
     port: Option<Arc<PortSink>>,
 }
 
+impl Chosen {
+    /// A sink the workers write to like every other caller, and nothing else.
+    fn plain(sink: Arc<dyn Sink>, mapping: Mapping) -> Self {
+        Self { event_sink: sink.clone(), sink, mapping, catalog: None, barrier: None, reader: None, port: None }
+    }
+}
+
 async fn choose_sink(
     settings: &Settings,
     given: Option<Arc<dyn Sink>>,
@@ -169,29 +176,13 @@ async fn choose_sink(
     db: Option<Arc<crate::postgres::Database>>,
 ) -> Result<Chosen> {
     if let Some(sink) = given {
-        return Ok(Chosen {
-            event_sink: sink.clone(),
-            sink,
-            mapping,
-            catalog: None,
-            barrier: None,
-            reader: None,
-            port: None,
-        });
+        return Ok(Chosen::plain(sink, mapping));
     }
     if !settings.has_port_credentials() {
         if let Some(db) = db {
             // Replicas share the queue: they share the catalog too, so any of them shows every entity.
             let c = Arc::new(SharedCatalog::new(db));
-            return Ok(Chosen {
-                sink: c.clone(),
-                event_sink: c.clone(),
-                mapping,
-                catalog: None,
-                barrier: None,
-                reader: Some(c),
-                port: None,
-            });
+            return Ok(Chosen { reader: Some(c.clone()), ..Chosen::plain(c, mapping) });
         }
         // With the durable queue, the catalog's commits need not wait for the disk: the queue keeps each
         // event until its changes are durable, and replays it after a crash.
@@ -204,8 +195,8 @@ async fn choose_sink(
             Some(_) => Arc::new(crate::sink::Queued(c.clone())),
             None => Arc::new(c.clone()),
         };
-        let sink = Arc::new(c.clone());
-        return Ok(Chosen { sink, event_sink, mapping, catalog: Some(c), barrier, reader: Some(reader), port: None });
+        let plain = Chosen::plain(Arc::new(c.clone()), mapping);
+        return Ok(Chosen { event_sink, catalog: Some(c), barrier, reader: Some(reader), ..plain });
     }
     let port = Arc::new(
         PortSink::new(
@@ -218,15 +209,7 @@ async fn choose_sink(
         .request_timeout(Duration::from_secs(settings.port.request_timeout.max(1))),
     );
     if settings.mapping_file.is_some() {
-        return Ok(Chosen {
-            sink: port.clone(),
-            event_sink: port,
-            mapping,
-            catalog: None,
-            barrier: None,
-            reader: None,
-            port: None,
-        });
+        return Ok(Chosen::plain(port, mapping));
     }
     // In Port mode the mapping is the one Port holds (created from the default when missing).
     let fetched =
@@ -242,15 +225,7 @@ async fn choose_sink(
     // taking down every kind, and is reported.
     let mapping = Mapping::compile_lenient("Port", config, settings.allow_environment_variables_jq_access);
     report_broken(&mapping);
-    Ok(Chosen {
-        sink: port.clone(),
-        event_sink: port.clone(),
-        mapping,
-        catalog: None,
-        barrier: None,
-        reader: None,
-        port: Some(port),
-    })
+    Ok(Chosen { port: Some(port.clone()), ..Chosen::plain(port, mapping) })
 }
 
 /// Refreshes the mapping from Port every `OCEAN__PORT__APP_CONFIG_CACHE_TTL` seconds; a failed refresh

@@ -194,12 +194,15 @@ impl Batches<Job> for CatalogWriter {
     /// The changes of every event pending at the moment share one transaction (group commit): durable
     /// before each event is answered without a barrier, made durable within [`SETTLE_EVERY`] with one.
     fn write(&mut self, batch: Vec<Job>) {
-        let deferred = self.barrier.is_some();
+        // A write that must be durable when answered, or a settle request, makes the batch's commit
+        // durable, which carries every earlier commit to the disk with it.
+        let settle = batch.iter().any(|j| !matches!(j, Job::Write { durable: false, .. }));
+        let durable = self.barrier.is_none() || settle;
         let writes = batch.iter().any(|j| matches!(j, Job::Write { .. }));
         let result = if writes {
             (|| -> Result<()> {
                 let mut txn = self.db.begin_write().map_err(storage)?;
-                if deferred {
+                if !durable {
                     txn.set_durability(redb::Durability::None).map_err(storage)?;
                 }
                 {
@@ -216,9 +219,14 @@ impl Batches<Job> for CatalogWriter {
             Ok(())
         };
         if let (true, Ok(()), Some(barrier)) = (writes, &result, &self.barrier) {
-            // Before the answers: a removal after one of them waits for the durable commit.
-            barrier.dirty();
-            self.dirty_since.get_or_insert_with(Instant::now);
+            if durable {
+                // Nothing is left for the settle below to commit.
+                self.dirty_since = None;
+            } else {
+                // Before the answers: a removal after one of them waits for the durable commit.
+                barrier.dirty();
+                self.dirty_since.get_or_insert_with(Instant::now);
+            }
         }
         let answer = || result.as_ref().map(|_| ()).map_err(|e| Error::Storage(e.to_string()));
         // Writes that must be durable when answered, and settle requests, are answered after the settle.
@@ -231,7 +239,7 @@ impl Batches<Job> for CatalogWriter {
                 job => after.push(job),
             }
         }
-        if !after.is_empty() || self.dirty_since.is_some_and(|t| t.elapsed() >= SETTLE_EVERY) {
+        if settle || self.dirty_since.is_some_and(|t| t.elapsed() >= SETTLE_EVERY) {
             self.settle();
         }
         for job in after {

@@ -193,7 +193,7 @@ impl Embedded {
 impl crate::barrier::Release for Embedded {
     fn release(&self, seqs: &[u64]) {
         for &seq in seqs {
-            self.send(Op::Delete(seq));
+            Storage::remove(self, seq);
         }
     }
 }
