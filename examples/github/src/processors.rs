@@ -13,11 +13,12 @@ fn action(event: &WebhookEvent) -> &str {
     event.payload["action"].as_str().unwrap_or_default()
 }
 
-/// The object `field` of the payload, when the event has one. Processors decide from the
-/// `X-GitHub-Event` header alone, so that intake never parses a body; a payload without the object is
-/// ignored here, on a worker. Read by key, the payload parses this member only.
-fn object<'e>(event: &'e WebhookEvent, field: &str) -> Option<&'e Value> {
-    event.payload.get(field).filter(|v| v.is_object())
+/// The object `field` of the payload, when the event has one, owned: parsed from the body straight
+/// into the value returned, which costs less than reading it by key and cloning it. Processors decide
+/// from the `X-GitHub-Event` header alone, so that intake never parses a body; a payload without the
+/// object is ignored here, on a worker.
+fn object(event: &WebhookEvent, field: &str) -> Option<Value> {
+    event.payload.value_at(&[field]).filter(Value::is_object)
 }
 
 /// Adds `__repository` (the repository name), which the mapping relates entities to. The name is read
@@ -74,7 +75,7 @@ impl Issues {
         _resource: &ResourceConfig,
     ) -> Result<WebhookEventRawResults, ProcessorError> {
         let Some(issue) = object(event, "issue") else { return Ok(WebhookEventRawResults::empty()) };
-        let issue = with_repository(issue.clone(), &event.payload);
+        let issue = with_repository(issue, &event.payload);
         if action(event) == "deleted" {
             return Ok(WebhookEventRawResults::delete([issue]));
         }
@@ -111,7 +112,7 @@ impl PullRequests {
         resource: &ResourceConfig,
     ) -> Result<WebhookEventRawResults, ProcessorError> {
         let Some(pr) = object(event, "pull_request") else { return Ok(WebhookEventRawResults::empty()) };
-        let pr = with_repository(pr.clone(), &event.payload);
+        let pr = with_repository(pr, &event.payload);
         let states: Vec<&str> = match resource.selector.get("states") {
             Some(Value::Array(s)) => s.iter().filter_map(Value::as_str).collect(),
             _ => vec!["open"],
@@ -151,7 +152,7 @@ impl Repositories {
         event: &WebhookEvent,
         _resource: &ResourceConfig,
     ) -> Result<WebhookEventRawResults, ProcessorError> {
-        let Some(repo) = object(event, "repository").cloned() else { return Ok(WebhookEventRawResults::empty()) };
+        let Some(repo) = object(event, "repository") else { return Ok(WebhookEventRawResults::empty()) };
         if event_is(event, "repository") && action(event) == "deleted" {
             return Ok(WebhookEventRawResults::delete([repo]));
         }
