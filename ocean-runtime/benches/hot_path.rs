@@ -68,7 +68,7 @@ fn issue_members_by_key(b: divan::Bencher<'_, '_>) {
         |bytes| {
             let p = Payload::lazy(bytes);
             let opened = p["action"] == "opened";
-            let issue = p.get("issue").cloned();
+            let issue = p.value_at(&["issue"]);
             (opened, issue, p.value_at(&["repository", "name"]))
         },
     );

@@ -96,6 +96,15 @@ impl<T: PayloadIndex + ?Sized> PayloadIndex for &T {
     }
 }
 
+/// `text` parsed as one JSON value; `None` when it is not one. Valid UTF-8 is parsed as `&str`, which
+/// spares serde_json checking the UTF-8 of every string again.
+fn parse(text: &[u8]) -> Option<Value> {
+    match simdutf8::basic::from_utf8(text) {
+        Ok(s) => serde_json::from_str(s).ok(),
+        Err(_) => None,
+    }
+}
+
 /// The top-level members of `body` when it is one JSON object in UTF-8, located without being built.
 fn members(body: &[u8], text_checked: bool) -> Option<Vec<Member>> {
     struct Members<'b>(&'b [u8]);
@@ -150,7 +159,7 @@ fn located(body: &[u8]) -> Option<Vec<Member>> {
 /// The value at `path` in a member's text, located by SIMD skipping: `Some(None)` when a key is missing
 /// or a step meets something else than an object; `None` when the text is not as validated.
 fn located_at<S: AsRef<str>>(text: &[u8], path: &[S]) -> Option<Option<Value>> {
-    let Some((key, rest)) = path.split_first() else { return serde_json::from_slice(text).ok().map(Some) };
+    let Some((key, rest)) = path.split_first() else { return parse(text).map(Some) };
     if text.first() != Some(&b'{') {
         return Some(None);
     }
@@ -202,9 +211,10 @@ impl Payload {
         let Some(key) = index.key() else { return self.value().get(index) };
         match self.members.get_or_init(|| members(&self.body, self.text_checked)) {
             // A key given twice counts as its last occurrence, as in the parsed object.
-            Some(members) => members.iter().rfind(|m| m.key == key).map(|m| {
-                m.value.get_or_init(|| serde_json::from_slice(&self.body[m.at.clone()]).unwrap_or(Value::Null))
-            }),
+            Some(members) => members
+                .iter()
+                .rfind(|m| m.key == key)
+                .map(|m| m.value.get_or_init(|| parse(&self.body[m.at.clone()]).unwrap_or(Value::Null))),
             // Not an object: what the whole value gives (`None`, or the member of a value given as such).
             None => self.value().get(index),
         }
@@ -233,14 +243,14 @@ impl Payload {
 
     /// The value, parsed now if it was not yet.
     pub fn value(&self) -> &Value {
-        self.parsed.get_or_init(|| serde_json::from_slice(&self.body).unwrap_or(Value::Null))
+        self.parsed.get_or_init(|| parse(&self.body).unwrap_or(Value::Null))
     }
 
     /// The value, owned (parsed now if it was not yet).
     pub fn into_value(mut self) -> Value {
         match self.parsed.take() {
             Some(v) => v,
-            None => serde_json::from_slice(&self.body).unwrap_or(Value::Null),
+            None => parse(&self.body).unwrap_or(Value::Null),
         }
     }
 
