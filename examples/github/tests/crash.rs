@@ -32,6 +32,9 @@ fn spawn(state: &Path, port: u16) -> Guard {
             .env("OCEAN__HTTP__PORT", port.to_string())
             .env("OCEAN__STATE_DIR", state)
             .env("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", SECRET)
+            // Segments of about 90 events: the log starts, recycles and ends segments many times
+            // under the load and around the kills.
+            .env("OCEAN__QUEUE__SEGMENT_MIB", "1")
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

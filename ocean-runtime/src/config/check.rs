@@ -219,6 +219,7 @@ impl Settings {
             "seconds",
         );
         range(&mut p, "queue.hot_memory_mib", self.queue.hot_memory_mib as f64, 0.0, 1024.0 * 1024.0, "MiB");
+        range(&mut p, "queue.segment_mib", self.queue.segment_mib as f64, 1.0, 4096.0, "MiB");
         range(&mut p, "queue.lease_seconds", self.queue.lease_seconds as f64, 2.0, DAY, "seconds");
         range(&mut p, "postgres.pool_size", self.postgres.pool_size as f64, 1.0, 1000.0, "connections");
         if self.queue.backend == super::QueueBackend::Postgres && self.postgres.url.is_none() {

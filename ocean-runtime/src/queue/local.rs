@@ -74,7 +74,9 @@ impl Local {
         let (storage, restored, barrier): (Arc<dyn Storage>, _, _) = match settings.backend {
             QueueBackend::Memory => (Arc::new(storage::Volatile::new(window)), Vec::new(), None),
             QueueBackend::Durable | QueueBackend::Postgres => {
-                let (s, restored) = super::embedded::Embedded::open(&state_dir.join("queue.redb"), window)?;
+                let segment_bytes = settings.segment_mib.max(1).saturating_mul(1024 * 1024);
+                let (s, restored) =
+                    super::embedded::Embedded::open(&state_dir.join("queue.redb"), window, segment_bytes)?;
                 let s = Arc::new(s);
                 if let Some(b) = &barrier {
                     let to: std::sync::Weak<dyn Release> = Arc::downgrade(&s) as _;

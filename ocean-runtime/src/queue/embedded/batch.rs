@@ -111,7 +111,7 @@ fn write_events(st: &mut WriterState, batch: Vec<Op>) {
 }
 
 /// Writes the delivery ids held in memory to redb: without waiting for the disk once they are many,
-/// durably before a log segment is deleted (the log holds the ids of its events until then; a start-up
+/// durably before a log segment is recycled or deleted (the log holds the ids of its events until then; a start-up
 /// reads them back from it).
 fn store_ids(st: &mut WriterState) {
     let reclaim = st.log.reclaimable();

@@ -71,7 +71,11 @@ fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
 
 impl Embedded {
     /// Opens (or creates) the store; returns it with the events left by a previous run, in order.
-    pub(crate) fn open(path: &Path, window: std::time::Duration) -> Result<(Self, Vec<(u64, Record)>)> {
+    pub(crate) fn open(
+        path: &Path,
+        window: std::time::Duration,
+        segment_bytes: u64,
+    ) -> Result<(Self, Vec<(u64, Record)>)> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -87,9 +91,9 @@ impl Embedded {
         let dedup = Dedup::new(window);
         let log_dir = path.with_file_name("queue-log");
         // Delivery ids of processed events still in the log: their commit to redb may not have become
-        // durable before a crash (a segment is deleted only after it has).
+        // durable before a crash (a segment is recycled or deleted only after it has).
         let mut processed_ids = Vec::new();
-        let (mut log, stored) = Journal::open(&log_dir, |bytes| {
+        let (mut log, stored) = Journal::open(&log_dir, segment_bytes, |bytes| {
             if let Ok(Record { delivery: Some(key), received_at_ms, .. }) = Record::decode(bytes) {
                 processed_ids.push((key, received_at_ms / 1000 + window.as_secs()));
             }
