@@ -108,7 +108,7 @@ pub struct QueueSettings {
     /// that a worker does not read them back from disk and parse them again (`OCEAN__QUEUE__HOT_MEMORY_MIB`,
     /// default 32; 0 keeps none). Events beyond it wait on disk only.
     pub hot_memory_mib: usize,
-    /// The size, in MiB, of the durable queue's log segments (`OCEAN__QUEUE__SEGMENT_MIB`, default 16).
+    /// The size, in MiB, of the durable queue's log segments (`OCEAN__QUEUE__SEGMENT_MIB`, default 64).
     /// Two processed segments are kept as spares that new segments are written over, so the log uses up
     /// to twice this on disk beyond its queued events.
     pub segment_mib: u64,
@@ -125,7 +125,7 @@ impl Default for QueueSettings {
             capacity: 100_000,
             dedup_window_seconds: 72 * 3600,
             hot_memory_mib: 32,
-            segment_mib: 16,
+            segment_mib: 64,
             lease_seconds: 30,
         }
     }

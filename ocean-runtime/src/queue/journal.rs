@@ -268,15 +268,15 @@ impl Journal {
     /// Segment `no`: a spare written over when there is one, else a new file.
     fn create(dir: &Path, no: u64, shared: &Shared, spares: &mut Vec<PathBuf>) -> std::io::Result<Arc<File>> {
         let path = segment_path(dir, no);
-        let recycled = spares.pop().is_some_and(|spare| match std::fs::rename(&spare, &path) {
-            Ok(()) => true,
-            Err(e) => {
-                error!(file = %spare.display(), error = %e, "cannot reuse a processed queue log segment; deleting it");
-                let _ = std::fs::remove_file(&spare);
-                false
-            }
-        });
-        let file = Arc::new(OpenOptions::new().create_new(!recycled).read(true).write(true).open(&path)?);
+        if let Some(spare) = spares.pop()
+            && let Err(e) = std::fs::rename(&spare, &path)
+        {
+            error!(file = %spare.display(), error = %e, "cannot reuse a processed queue log segment; deleting it");
+            let _ = std::fs::remove_file(&spare);
+        }
+        // Not `create_new`: after a failed attempt, the file may be there already (a spare renamed, or
+        // created empty); nothing in it passes the checksum of this segment's number, never used before.
+        let file = Arc::new(OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)?);
         sync_dir(dir)?;
         shared.files.write().unwrap_or_else(|p| p.into_inner()).insert(no, file.clone());
         Ok(file)

@@ -31,7 +31,7 @@ fn open(dir: &std::path::Path, hot_bytes: usize) -> Queue {
         capacity: 100,
         dedup_window_seconds: 60,
         hot_memory_mib: 0,
-        segment_mib: 16,
+        segment_mib: 64,
         lease_seconds: 30,
     };
     let mut q = Queue::open(&settings, dir, vec!["/items#items".into()], None).unwrap();
