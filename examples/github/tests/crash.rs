@@ -168,6 +168,12 @@ async fn sigkill_during_load_loses_no_acknowledged_event() {
     }
     let lost: Vec<&String> = expected.difference(&present).collect();
     assert!(lost.is_empty(), "{} acknowledged events lost: {:?}", lost.len(), &lost[..lost.len().min(10)]);
+    // The log went through many 1 MiB segments (the setting reached the queue from the environment).
+    let newest = std::fs::read_dir(state.join("queue-log"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".seg")?.parse::<u64>().ok())
+        .max();
+    assert!(newest.is_some_and(|n| n >= 4), "segments: {newest:?}");
 
     // Redelivered duplicates do not change the catalog. Events persisted but never acknowledged (the
     // process died before answering) may still be applying: wait for the queue to drain first.
