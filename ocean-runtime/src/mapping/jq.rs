@@ -247,15 +247,7 @@ impl Program {
 
     /// [`Program::first`] within `limits`.
     pub fn first_within(&self, input: &Value, limits: Limits) -> Result<Option<Value>, String> {
-        if let Some(path) = &self.path {
-            let mut v = input;
-            for key in path {
-                v = match v {
-                    Value::Object(m) => m.get(key).unwrap_or(&Value::Null),
-                    Value::Null => &Value::Null,
-                    _ => return self.first_val_json(input, limits),
-                };
-            }
+        if let Some(v) = self.path.as_deref().and_then(|path| walk(input, path)) {
             return Ok(Some(v.clone()));
         }
         self.first_val_json(input, limits)
@@ -266,25 +258,19 @@ impl Program {
         out.map(|v| from_val(&v)).transpose()
     }
 
-    /// [`Program::first_val`] of a value it does not take: a simple path through objects is walked
-    /// without running the program.
-    pub(crate) fn first_of(&self, input: &Val, limits: Limits) -> Outcome<Val> {
-        if let Some(path) = &self.path {
-            let mut v = input;
-            for key in path {
-                v = match v {
-                    Val::Obj(m) => match m.get(&Val::utf8_str(key.clone().into_bytes())) {
-                        Some(member) => member,
-                        None => return Ok(Some(Val::Null)),
-                    },
-                    Val::Null => return Ok(Some(Val::Null)),
-                    // jq's error, from jq.
-                    _ => return self.first_val(input.clone(), limits),
-                };
-            }
-            return Ok(Some(v.clone()));
-        }
-        self.first_val(input.clone(), limits)
+    /// The first output for an item, as JSON: a simple path through objects is walked on the item's JSON
+    /// (`json`) without running the program or converting anything; other programs run on `val`, the
+    /// item's members they read as jq values (see `to_val_of`).
+    pub(crate) fn first_of(&self, json: &Value, val: &Val, limits: Limits) -> Outcome<Value> {
+        let out = match &self.path {
+            Some(path) => match walk(json, path) {
+                Some(v) => return Ok(Some(v.clone())),
+                // A step meets neither an object nor null: jq's error, from jq, on the one member read.
+                None => self.first_val(to_val_of(json, Some(&path[..1])), limits),
+            },
+            None => self.first_val(val.clone(), limits),
+        }?;
+        out.map(|v| from_val(&v).map_err(LeafError::Jq)).transpose()
     }
 
     /// The first output for a jaq value, within `limits`.
@@ -307,6 +293,16 @@ impl Program {
             },
         }
     }
+}
+
+/// What jq's `.a.b` gives on `v` when every step meets an object or null; `None` when one meets anything
+/// else (jq's error).
+fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(v, |v, key| match v {
+        Value::Object(m) => Some(m.get(key).unwrap_or(&Value::Null)),
+        Value::Null => Some(&Value::Null),
+        _ => None,
+    })
 }
 
 /// `.a.b` (identifiers only) → `["a", "b"]`.

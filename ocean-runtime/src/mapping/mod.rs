@@ -42,20 +42,31 @@ struct Compiled {
     items_to_parse: Option<Program>,
     items_name: String,
     top_level_transform: bool,
-    /// The only top-level keys of an item its programs read (`None`: the whole item): the members
-    /// converted into jq values.
+    /// The only top-level keys of an item that its programs other than simple paths read (`None`: the
+    /// whole item): the members converted into jq values. Simple paths read the item's JSON.
     reads: Option<Vec<String>>,
 }
 
-/// The top-level keys of its input every program of `t` reads, added to `keys`; `None` when one may read
-/// the whole input.
+/// An item as a resource's programs read it: its JSON, which simple paths walk, and the members the
+/// other programs read, as jq values.
+struct Item<'a> {
+    json: std::borrow::Cow<'a, Value>,
+    val: Val,
+}
+
+impl<'a> Item<'a> {
+    fn new(json: std::borrow::Cow<'a, Value>, reads: Option<&[String]>) -> Self {
+        let val = jq::to_val_of(&json, reads);
+        Self { json, val }
+    }
+}
+
+/// The top-level keys of its input every program of `t` but simple paths reads, added to `keys`; `None`
+/// when one may read the whole input.
 fn template_reads(t: &Template, keys: &mut BTreeSet<String>) -> Option<()> {
     match t {
         Template::Literal(_) => Some(()),
-        Template::Jq(p) => {
-            keys.extend(p.reads()?.iter().cloned());
-            Some(())
-        }
+        Template::Jq(p) => program_reads(p, keys),
         Template::Object(fields) => fields.iter().try_for_each(|(_, t)| template_reads(t, keys)),
         Template::Array(items) => items.iter().try_for_each(|t| template_reads(t, keys)),
     }
@@ -166,11 +177,10 @@ impl Mapping {
             );
             errors.extend(templ_errors.into_iter().map(|(field, e)| format!("{}: {e}", at(&field))));
             // `whole` holds the identifier and the blueprint as well.
-            let reads = selector.reads().and_then(|selected| {
-                let mut keys: BTreeSet<String> = selected.iter().cloned().collect();
-                template_reads(&whole, &mut keys)?;
-                Some(keys.into_iter().collect())
-            });
+            let mut keys = BTreeSet::new();
+            let reads = program_reads(&selector, &mut keys)
+                .and_then(|()| template_reads(&whole, &mut keys))
+                .map(|()| keys.into_iter().collect());
             compiled.push(Compiled {
                 selector,
                 identifier,
@@ -285,11 +295,16 @@ impl Mapping {
         }
     }
 
-    fn expand(&self, c: &Compiled, items: &[Value], fail: &mut impl FnMut(&'static str, String)) -> Vec<Val> {
+    fn expand<'a>(
+        &self,
+        c: &Compiled,
+        items: &'a [Value],
+        fail: &mut impl FnMut(&'static str, String),
+    ) -> Vec<Item<'a>> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let Some(p) = &c.items_to_parse else {
-                out.push(jq::to_val_of(item, c.reads.as_deref()));
+                out.push(Item::new(std::borrow::Cow::Borrowed(item), c.reads.as_deref()));
                 continue;
             };
             let v = jq::to_val(item);
@@ -323,7 +338,7 @@ impl Mapping {
                 if let Value::Object(m) = &mut merged {
                     m.insert(c.items_name.clone(), el);
                 }
-                out.push(jq::to_val_of(&merged, c.reads.as_deref()));
+                out.push(Item::new(std::borrow::Cow::Owned(merged), c.reads.as_deref()));
             }
         }
         out
@@ -333,14 +348,13 @@ impl Mapping {
     fn map_one(
         &self,
         c: &Compiled,
-        item: &Val,
+        item: &Item<'_>,
         overruns: &mut Vec<String>,
     ) -> std::result::Result<(bool, Entity), Unmapped> {
-        let passed = match c.selector.first_of(item, self.limits) {
-            Ok(Some(Val::Bool(b))) => b,
+        let passed = match c.selector.first_of(&item.json, &item.val, self.limits) {
+            Ok(Some(Value::Bool(b))) => b,
             Ok(other) => {
-                let got = other
-                    .map_or_else(|| "no output".to_owned(), |v| jq::from_val(&v).map_or_else(|e| e, |v| v.to_string()));
+                let got = other.map_or_else(|| "no output".to_owned(), |v| v.to_string());
                 return Err(Unmapped::new(
                     true,
                     "selector_not_boolean",
@@ -447,14 +461,11 @@ fn entity_ref(e: &Entity) -> Option<EntityRef> {
 
 /// A leaf's value; errors are null, as Port's semantics say, and evaluations stopped by their budget are
 /// also noted in `overruns` (they are counted).
-fn eval(t: &Template, item: &Val, limits: Limits, overruns: &mut Vec<String>) -> Value {
+fn eval(t: &Template, item: &Item<'_>, limits: Limits, overruns: &mut Vec<String>) -> Value {
     match t {
         Template::Literal(v) => v.clone(),
-        Template::Jq(p) => match p.first_of(item, limits) {
-            Ok(Some(v)) => jq::from_val(&v).unwrap_or_else(|e| {
-                tracing::warn!(expr = p.source(), error = %e, "mapping expression failed; null used");
-                Value::Null
-            }),
+        Template::Jq(p) => match p.first_of(&item.json, &item.val, limits) {
+            Ok(Some(v)) => v,
             Ok(None) => Value::Null,
             Err(jq::LeafError::Budget(e)) => {
                 tracing::warn!(error = %e, "mapping expression stopped; null used");
@@ -471,6 +482,15 @@ fn eval(t: &Template, item: &Val, limits: Limits, overruns: &mut Vec<String>) ->
         }
         Template::Array(items) => Value::Array(items.iter().map(|t| eval(t, item, limits, overruns)).collect()),
     }
+}
+
+/// The top-level keys of its input `p` reads, added to `keys`, unless it is a simple path (walked on the
+/// item's JSON); `None` when it may read the whole input.
+fn program_reads(p: &Program, keys: &mut BTreeSet<String>) -> Option<()> {
+    if p.simple_path().is_none() {
+        keys.extend(p.reads()?.iter().cloned());
+    }
+    Some(())
 }
 
 /// Compiles a mapping template; in search queries `combinator`, `property` and `operator` are literal.
@@ -545,11 +565,8 @@ mod tests {
             .join("../examples/github/.port/resources/port-app-config.yml");
         let m = Mapping::parse("example", &std::fs::read_to_string(path).unwrap(), false).unwrap();
         let reads: Vec<Option<Vec<String>>> = m.compiled.iter().map(|c| c.reads.clone()).collect();
-        let issue = ["__repository", "assignees", "body", "closed_at", "created_at", "html_url", "id", "labels"]
-            .into_iter()
-            .chain(["number", "pull_request", "state", "title", "updated_at", "user"])
-            .map(str::to_owned)
-            .collect::<Vec<_>>();
+        // Simple paths (`.title`, `.user.login`) read the item's JSON; the other programs read these.
+        let issue = ["__repository", "assignees", "id", "labels", "pull_request"].map(str::to_owned).to_vec();
         assert_eq!(reads[2].as_ref(), Some(&issue));
         // The pull requests' lead time binds the input's members by `as`, in a pipe that reads them.
         assert!(reads[0].is_some() && reads[1].is_some(), "{reads:?}");
@@ -557,5 +574,14 @@ mod tests {
         let changes = m.map_items("issue", &[item], &[]);
         assert_eq!(changes.upserts[0].identifier, "r1");
         assert_eq!(changes.upserts[0].properties["labels"], serde_json::json!(["bug"]));
+        assert_eq!(changes.upserts[0].properties["creator"], "u");
+        assert_eq!(changes.upserts[0].title, "t");
+        assert_eq!(changes.upserts[0].properties["closedAt"], serde_json::Value::Null);
+        // A simple path that meets a string is jq's error, which maps to null.
+        let odd =
+            serde_json::json!({"id": 2, "title": "t", "__repository": "r", "user": "u", "assignees": [], "labels": []});
+        let changes = m.map_items("issue", &[odd], &[]);
+        assert_eq!(changes.upserts[0].identifier, "r2");
+        assert_eq!(changes.upserts[0].properties["creator"], serde_json::Value::Null);
     }
 }
