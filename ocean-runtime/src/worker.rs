@@ -91,6 +91,12 @@ async fn serve(rt: &Arc<Runtime>, raw: &Arc<crate::raw::RawApi>, slot: usize) {
     }
 }
 
+/// An event's results are mapped on its worker, without the hop to a mapping thread, when its
+/// resources' programs are plain (see `mapping/plain.rs`) and the results are at most this many objects,
+/// from a body of at most [`MAP_HERE_BODY`] bytes: their time is bounded by that size, and short.
+const MAP_HERE_OBJECTS: usize = 16;
+const MAP_HERE_BODY: usize = 256 * 1024;
+
 pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
     // The payload is parsed when a processor first reads it, once.
     let ev: &WebhookEvent = &item.event;
@@ -132,18 +138,28 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
                 Pair::Abandoned => {}
             }
         }
-        // On the mapping threads: jq evaluation recurses, and may need more stack than this thread has.
-        let mapped = rt
-            .evaluator
-            .run(move || {
-                let inputs: Vec<(usize, &[serde_json::Value], &[serde_json::Value])> = done
-                    .iter()
-                    .map(|(_, i, r)| (*i, r.updated_raw_results.as_slice(), r.deleted_raw_results.as_slice()))
-                    .collect();
-                let changes = mapping.map_results(&inputs);
-                (changes, done)
-            })
-            .await;
+        let objects: usize =
+            done.iter().map(|(_, _, r)| r.updated_raw_results.len() + r.deleted_raw_results.len()).sum();
+        let here = objects <= MAP_HERE_OBJECTS
+            && ev.body.len() <= MAP_HERE_BODY
+            && mapping.is_plain(done.iter().map(|(_, i, _)| *i));
+        let map = move |here: bool| {
+            let inputs: Vec<(usize, &[serde_json::Value], &[serde_json::Value])> = done
+                .iter()
+                .map(|(_, i, r)| (*i, r.updated_raw_results.as_slice(), r.deleted_raw_results.as_slice()))
+                .collect();
+            let changes = if here { mapping.map_results_here(&inputs) } else { mapping.map_results(&inputs) };
+            (changes, done)
+        };
+        // A few objects mapped by plain programs (no loop, no recursion) are mapped here, which spares the
+        // hop to a mapping thread; any other mapping runs on the mapping threads: jq evaluation recurses,
+        // and may need more stack than this thread has, or take long.
+        let mapped = if here {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map(true)))
+                .map_err(|p| crate::pool::panic_message(&*p))
+        } else {
+            rt.evaluator.run(move || map(false)).await
+        };
         let (changes, done) = match mapped {
             Ok(m) => m,
             Err(panic) => return Outcome::Panicked(format!("mapping panicked: {panic}")),

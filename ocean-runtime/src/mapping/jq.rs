@@ -52,6 +52,8 @@ pub struct Program {
     path: Option<Vec<String>>,
     /// The only top-level keys of its input it can read (`None`: it may read the whole input).
     reads: Option<Vec<String>>,
+    /// It can neither loop nor recurse (see `plain.rs`).
+    plain: bool,
 }
 
 /// What evaluation returned, before Port's semantics turn an error into null.
@@ -156,13 +158,13 @@ impl Program {
             let points = budget::tick_points(&formatted).unwrap_or_default();
             budget::insert_ticks(&formatted, &points)
         });
-        let filter = match Self::build(&instrumented, allow_env) {
-            Ok(f) => f,
-            Err(_) if instrumented != written => Self::build(&written, allow_env)?,
+        let (filter, plain) = match Self::build(&instrumented, allow_env) {
+            Ok(f) => (f, super::plain::is_plain(&instrumented)),
+            Err(_) if instrumented != written => (Self::build(&written, allow_env)?, false),
             Err(e) => return Err(e),
         };
         let reads = super::reads::input_keys(&formatted).map(|k| k.into_iter().collect());
-        Ok(Self { filter, source: code.to_owned(), path: simple_path(code), reads })
+        Ok(Self { filter, source: code.to_owned(), path: simple_path(code), reads, plain })
     }
 
     /// Compiles a formatted program; error offsets are in `formatted`.
@@ -227,6 +229,12 @@ impl Program {
     /// The path, when the program is only one (`.a.b`): `["a", "b"]`.
     pub(crate) fn simple_path(&self) -> Option<&[String]> {
         self.path.as_deref()
+    }
+
+    /// Whether the program can neither loop nor recurse: it evaluates within a few frames of stack, in
+    /// time bounded by its input's size.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.plain
     }
 
     /// The only top-level keys of its input the program can read; `None` when it may read more.

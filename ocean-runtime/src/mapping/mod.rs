@@ -8,6 +8,7 @@ pub(crate) mod evaluator;
 mod jq;
 mod json_text;
 mod model;
+mod plain;
 mod reads;
 mod regex;
 mod rewrite;
@@ -42,6 +43,8 @@ struct Compiled {
     items_to_parse: Option<Program>,
     items_name: String,
     top_level_transform: bool,
+    /// Every program of the resource is plain (see `plain.rs`).
+    plain: bool,
     /// The only top-level keys of an item that its programs other than simple paths read (`None`: the
     /// whole item): the members converted into jq values. Simple paths read the item's JSON.
     reads: Option<Vec<String>>,
@@ -181,7 +184,13 @@ impl Mapping {
             let reads = program_reads(&selector, &mut keys)
                 .and_then(|()| template_reads(&whole, &mut keys))
                 .map(|()| keys.into_iter().collect());
+            let plain = selector.is_plain()
+                && items.as_ref().is_none_or(Program::is_plain)
+                && template_plain(&identifier)
+                && template_plain(&blueprint)
+                && template_plain(&whole);
             compiled.push(Compiled {
+                plain,
                 selector,
                 identifier,
                 blueprint,
@@ -245,6 +254,22 @@ impl Mapping {
     /// upsert and delete sets as the reference computes them, plus deletes of deleted items that fail the
     /// selector when their identifier can be computed.
     pub fn map_results(&self, results: &[(usize, &[Value], &[Value])]) -> Changes {
+        self.map_results_within(results, self.limits)
+    }
+
+    /// Whether every resource of `indices` has only plain programs (see `plain.rs`): mapping with them
+    /// needs no more stack than any thread has, and [`Mapping::map_results_here`] may run it.
+    pub(crate) fn is_plain(&self, mut indices: impl Iterator<Item = usize>) -> bool {
+        indices.all(|i| self.compiled.get(i).is_some_and(|c| c.plain))
+    }
+
+    /// [`Mapping::map_results`] within the default stack room (what any thread can spare) and this
+    /// mapping's time per leaf: for resources whose programs are plain, on the thread that asks.
+    pub(crate) fn map_results_here(&self, results: &[(usize, &[Value], &[Value])]) -> Changes {
+        self.map_results_within(results, Limits { stack: Limits::default().stack, ..self.limits })
+    }
+
+    fn map_results_within(&self, results: &[(usize, &[Value], &[Value])], limits: Limits) -> Changes {
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
         let mut failures = Vec::new();
@@ -257,8 +282,8 @@ impl Mapping {
                 failures.push(MappingFailure { input, kind: kind.clone(), reason, detail });
             };
             let mut overruns = Vec::new();
-            for item in self.expand(c, updated, &mut fail) {
-                match self.map_one(c, &item, &mut overruns) {
+            for item in self.expand(c, updated, limits, &mut fail) {
+                match self.map_one(c, &item, limits, &mut overruns) {
                     Ok((true, e)) => upserts.push(e),
                     Ok((false, e)) => deletes.extend(entity_ref(&e)),
                     // An item that fails the selector only leads to a delete when its identifier can be computed.
@@ -266,8 +291,8 @@ impl Mapping {
                     Err(Unmapped { reason, detail, .. }) => fail(reason, detail),
                 }
             }
-            for item in self.expand(c, deleted, &mut fail) {
-                if let Ok((_, e)) = self.map_one(c, &item, &mut overruns) {
+            for item in self.expand(c, deleted, limits, &mut fail) {
+                if let Ok((_, e)) = self.map_one(c, &item, limits, &mut overruns) {
                     deletes.extend(entity_ref(&e));
                 }
             }
@@ -299,6 +324,7 @@ impl Mapping {
         &self,
         c: &Compiled,
         items: &'a [Value],
+        limits: Limits,
         fail: &mut impl FnMut(&'static str, String),
     ) -> Vec<Item<'a>> {
         let mut out = Vec::with_capacity(items.len());
@@ -308,7 +334,7 @@ impl Mapping {
                 continue;
             };
             let v = jq::to_val(item);
-            let elements = match p.first_val(v, self.limits) {
+            let elements = match p.first_val(v, limits) {
                 Ok(Some(arr)) => match jq::from_val(&arr) {
                     Ok(Value::Array(a)) => a,
                     Err(e) => {
@@ -349,9 +375,10 @@ impl Mapping {
         &self,
         c: &Compiled,
         item: &Item<'_>,
+        limits: Limits,
         overruns: &mut Vec<String>,
     ) -> std::result::Result<(bool, Entity), Unmapped> {
-        let passed = match c.selector.first_of(&item.json, &item.val, self.limits) {
+        let passed = match c.selector.first_of(&item.json, &item.val, limits) {
             Ok(Some(Value::Bool(b))) => b,
             Ok(other) => {
                 let got = other.map_or_else(|| "no output".to_owned(), |v| v.to_string());
@@ -370,8 +397,8 @@ impl Mapping {
             }
         };
         if !passed {
-            let identifier = eval(&c.identifier, item, self.limits, overruns);
-            let blueprint = eval(&c.blueprint, item, self.limits, overruns);
+            let identifier = eval(&c.identifier, item, limits, overruns);
+            let blueprint = eval(&c.blueprint, item, limits, overruns);
             let entity = Entity {
                 identifier,
                 title: Value::Null,
@@ -383,7 +410,7 @@ impl Mapping {
             };
             return valid(entity, false).map(|e| (false, e));
         }
-        let Value::Object(mut m) = eval(&c.whole, item, self.limits, overruns) else {
+        let Value::Object(mut m) = eval(&c.whole, item, limits, overruns) else {
             return Err(Unmapped::new(true, "no_identifier", "the entity mapping is not an object".into()));
         };
         let entity = Entity {
@@ -484,6 +511,16 @@ fn eval(t: &Template, item: &Item<'_>, limits: Limits, overruns: &mut Vec<String
     }
 }
 
+/// Whether every program of `t` is plain.
+fn template_plain(t: &Template) -> bool {
+    match t {
+        Template::Literal(_) => true,
+        Template::Jq(p) => p.is_plain(),
+        Template::Object(fields) => fields.iter().all(|(_, t)| template_plain(t)),
+        Template::Array(items) => items.iter().all(template_plain),
+    }
+}
+
 /// The top-level keys of its input `p` reads, added to `keys`, unless it is a simple path (walked on the
 /// item's JSON); `None` when it may read the whole input.
 fn program_reads(p: &Program, keys: &mut BTreeSet<String>) -> Option<()> {
@@ -570,6 +607,8 @@ mod tests {
         assert_eq!(reads[2].as_ref(), Some(&issue));
         // The pull requests' lead time binds the input's members by `as`, in a pipe that reads them.
         assert!(reads[0].is_some() && reads[1].is_some(), "{reads:?}");
+        // No program of the example loops or recurses: its events are mapped on their workers.
+        assert!(m.is_plain(0..m.compiled.len()));
         let item = serde_json::json!({"id": 1, "title": "t", "state": "open", "__repository": "r", "user": {"login": "u"}, "assignees": [], "labels": [{"name": "bug"}], "extra": {"big": [1, 2, 3]}});
         let changes = m.map_items("issue", &[item], &[]);
         assert_eq!(changes.upserts[0].identifier, "r1");
