@@ -269,3 +269,51 @@ async fn sigkill_as_soon_as_entities_show_keeps_every_one() {
     assert!(lost.is_empty(), "{} entities lost after SIGKILL: {:?}", lost.len(), &lost[..lost.len().min(10)]);
     std::fs::remove_dir_all(&state).ok();
 }
+
+/// Events processed one at a time leave the queue once their entities are durable, even when no other
+/// write follows to carry the catalog's durable commit: killed after an idle second, the process replays
+/// none of them at its next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_processed_then_idle_are_not_replayed_after_sigkill() {
+    let template: Value = serde_json::from_slice(&ocean_tests::payload("github/issues/opened.payload.json")).unwrap();
+    let state = state_dir().with_extension("idle");
+    std::fs::create_dir_all(&state).unwrap();
+    ocean::install_crypto_provider();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let processed = |base: String| {
+        let client = client.clone();
+        async move {
+            let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+            text.lines()
+                .filter(|l| l.starts_with("ocean_events_processed_total"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        }
+    };
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn(&state, port);
+    wait_ready(&client, &base).await;
+    for id in 700_000..700_010u64 {
+        let status = post(&client, &base, event(&template, id), &format!("idle-{id}")).await;
+        assert_eq!(status.as_deref(), Some("accepted"), "event {id}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while processed(base.clone()).await < (id - 700_000 + 1) as f64 {
+            assert!(Instant::now() < deadline, "event {id} was not processed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _child = spawn(&state, port);
+    wait_ready(&client, &base).await;
+    wait_drained(&client, &base).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(processed(base.clone()).await, 0.0, "events done before the kill were processed again");
+    assert_eq!(entities(&client, &base).await.len(), 10);
+    std::fs::remove_dir_all(&state).ok();
+}
