@@ -11,7 +11,7 @@
 //! clears the mark only after a durable commit. A removal that arrives while the catalog is clean
 //! follows a durable commit of its changes and is released at once; one that arrives while it is dirty
 //! waits for the next durable commit, which comes after its changes' commit (the catalog's commits are
-//! made one at a time, in order, by its writer thread or by a worker holding the writer's state).
+//! made by one thread, in order).
 
 use std::sync::{Mutex, Weak};
 

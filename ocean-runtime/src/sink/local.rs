@@ -1,7 +1,7 @@
 //! The embedded local catalog: entities with Port's semantics in a redb file under the state directory.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -32,9 +32,6 @@ pub struct LocalCatalog {
 struct Inner {
     db: Arc<Database>,
     writer: Writer<Job>,
-    /// What the writer thread commits with; a worker takes it to commit its own write when the thread
-    /// is not using it.
-    state: Arc<Mutex<CatalogWriter>>,
 }
 
 /// What the writer thread is asked.
@@ -44,8 +41,6 @@ enum Job {
     Write { changes: Changes, durable: bool, reply: tokio::sync::oneshot::Sender<Result<()>> },
     /// Make every commit durable now; answered once done.
     Settle(tokio::sync::oneshot::Sender<()>),
-    /// A worker made the first commit not yet durable: the thread's deadline to make it durable is due.
-    Dirty,
 }
 
 /// With a barrier, how long commits may wait for the disk: they are made durable together at most
@@ -92,9 +87,9 @@ impl LocalCatalog {
         txn.open_table(ENTITIES).map_err(storage)?;
         txn.commit().map_err(storage)?;
         let db = Arc::new(db);
-        let state = Arc::new(Mutex::new(CatalogWriter { db: db.clone(), barrier, dirty_since: None, failing: false }));
-        let writer = Writer::spawn_with("ocean-catalog-writer", 1024, niceness, Thread(state.clone()))?;
-        Ok(Self { inner: Arc::new(Inner { db, writer, state }) })
+        let state = CatalogWriter { db: db.clone(), barrier, dirty_since: None, failing: false };
+        let writer = Writer::spawn_with("ocean-catalog-writer", 1024, niceness, state)?;
+        Ok(Self { inner: Arc::new(Inner { db, writer }) })
     }
 
     /// Makes every commit durable and releases the removals waiting for it (at shutdown, once the
@@ -195,42 +190,10 @@ impl CatalogWriter {
     }
 }
 
-/// The writer thread's side of the state.
-struct Thread(Arc<Mutex<CatalogWriter>>);
-
-impl Thread {
-    fn lock(&self) -> std::sync::MutexGuard<'_, CatalogWriter> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Batches<Job> for Thread {
-    fn write(&mut self, mut batch: Vec<Job>) {
-        // `Dirty` only wakes the thread, so that it takes its new deadline.
-        batch.retain(|j| !matches!(j, Job::Dirty));
-        if !batch.is_empty() {
-            self.lock().write(batch, true);
-        }
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        self.lock().dirty_since.map(|t| t + SETTLE_EVERY)
-    }
-
-    fn wake(&mut self) {
-        self.lock().settle();
-    }
-
-    fn end(&mut self) {
-        self.lock().settle();
-    }
-}
-
-impl CatalogWriter {
+impl Batches<Job> for CatalogWriter {
     /// The changes of every event pending at the moment share one transaction (group commit): durable
-    /// before each event is answered without a barrier, made durable within [`SETTLE_EVERY`] with one
-    /// (by this call when `may_settle` and the time has come, else by the writer thread).
-    fn write(&mut self, batch: Vec<Job>, may_settle: bool) {
+    /// before each event is answered without a barrier, made durable within [`SETTLE_EVERY`] with one.
+    fn write(&mut self, batch: Vec<Job>) {
         // A write that must be durable when answered, or a settle request, makes the batch's commit
         // durable, which carries every earlier commit to the disk with it.
         let settle = batch.iter().any(|j| !matches!(j, Job::Write { durable: false, .. }));
@@ -276,7 +239,7 @@ impl CatalogWriter {
                 job => after.push(job),
             }
         }
-        if may_settle && (settle || self.dirty_since.is_some_and(|t| t.elapsed() >= SETTLE_EVERY)) {
+        if settle || self.dirty_since.is_some_and(|t| t.elapsed() >= SETTLE_EVERY) {
             self.settle();
         }
         for job in after {
@@ -287,9 +250,20 @@ impl CatalogWriter {
                 Job::Settle(reply) => {
                     let _ = reply.send(());
                 }
-                Job::Dirty => {}
             }
         }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.dirty_since.map(|t| t + SETTLE_EVERY)
+    }
+
+    fn wake(&mut self) {
+        self.settle();
+    }
+
+    fn end(&mut self) {
+        self.settle();
     }
 }
 
@@ -317,21 +291,7 @@ fn write(table: &mut redb::Table<'_, &str, &[u8]>, changes: &Changes) -> Result<
 impl LocalCatalog {
     fn write<'a>(&'a self, changes: &'a Changes, durable: bool) -> BoxFuture<'a, Result<(), SinkError>> {
         let (reply, done) = tokio::sync::oneshot::channel();
-        let job = Job::Write { changes: changes.clone(), durable, reply };
-        // A write that may wait for the disk, while the writer thread is idle, is committed here: that
-        // spares the thread's wake-up and the answer's; the thread makes it durable with the others.
-        let job = match self.inner.state.try_lock() {
-            Ok(mut w) if !durable && w.barrier.is_some() => {
-                let was_clean = w.dirty_since.is_none();
-                w.write(vec![job], false);
-                if was_clean && w.dirty_since.is_some() {
-                    self.inner.writer.send(Job::Dirty);
-                }
-                None
-            }
-            _ => Some(job),
-        };
-        let sent = job.is_none_or(|job| self.inner.writer.send(job));
+        let sent = self.inner.writer.send(Job::Write { changes: changes.clone(), durable, reply });
         Box::pin(async move {
             if !sent {
                 return Err(SinkError("the catalog writer stopped".into()));
