@@ -272,6 +272,7 @@ impl Program {
     pub(crate) fn first_of(&self, json: &Value, val: &Val, limits: Limits) -> Outcome<Value> {
         let out = match &self.path {
             Some(path) => match walk(json, path) {
+                Some(v) if deeper_than(v, MAX_OUTPUT_DEPTH) => return Err(LeafError::Jq(too_deep())),
                 Some(v) => return Ok(Some(v.clone())),
                 // A step meets neither an object nor null: jq's error, from jq, on the one member read.
                 None => self.first_val(to_val_of(json, Some(&path[..1])), limits),
@@ -370,7 +371,21 @@ pub(crate) const MAX_OUTPUT_DEPTH: usize = 100;
 /// Converts a jaq value back into JSON (non-finite numbers become null, as in jq); an error when it is
 /// nested deeper than [`MAX_OUTPUT_DEPTH`].
 pub(crate) fn from_val(v: &Val) -> Result<Value, String> {
-    convert(v, MAX_OUTPUT_DEPTH).ok_or_else(|| format!("the value is nested deeper than {MAX_OUTPUT_DEPTH} levels"))
+    convert(v, MAX_OUTPUT_DEPTH).ok_or_else(too_deep)
+}
+
+fn too_deep() -> String {
+    format!("the value is nested deeper than {MAX_OUTPUT_DEPTH} levels")
+}
+
+/// Whether `v` is nested deeper than `levels` (a scalar is 0 levels deep, `[1]` one).
+fn deeper_than(v: &Value, levels: usize) -> bool {
+    let Some(below) = levels.checked_sub(1) else { return matches!(v, Value::Array(_) | Value::Object(_)) };
+    match v {
+        Value::Array(a) => a.iter().any(|v| deeper_than(v, below)),
+        Value::Object(m) => m.values().any(|v| deeper_than(v, below)),
+        _ => false,
+    }
 }
 
 fn convert(v: &Val, depth: usize) -> Option<Value> {

@@ -622,5 +622,13 @@ mod tests {
         let changes = m.map_items("issue", &[odd], &[]);
         assert_eq!(changes.upserts[0].identifier, "r2");
         assert_eq!(changes.upserts[0].properties["creator"], serde_json::Value::Null);
+        // A simple path gives no value nested deeper than a leaf may give, as the other programs do.
+        let nested = |levels: usize| (0..levels).fold(serde_json::json!(1), |v, _| serde_json::json!([v]));
+        for (levels, kept) in [(100, true), (101, false)] {
+            let item = serde_json::json!({"id": 3, "title": nested(levels), "__repository": "r", "assignees": [], "labels": []});
+            let title = &m.map_items("issue", &[item], &[]).upserts[0].title;
+            assert_eq!(*title == nested(levels), kept, "{levels} levels");
+            assert_eq!(title.is_null(), !kept, "{levels} levels");
+        }
     }
 }
