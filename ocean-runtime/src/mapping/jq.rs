@@ -256,7 +256,7 @@ impl Program {
     /// [`Program::first`] within `limits`.
     pub fn first_within(&self, input: &Value, limits: Limits) -> Result<Option<Value>, String> {
         if let Some(v) = self.path.as_deref().and_then(|path| walk(input, path)) {
-            return Ok(Some(v.clone()));
+            return as_jq_gives(v, MAX_OUTPUT_DEPTH).map(Some).ok_or_else(too_deep);
         }
         self.first_val_json(input, limits)
     }
@@ -272,8 +272,7 @@ impl Program {
     pub(crate) fn first_of(&self, json: &Value, val: &Val, limits: Limits) -> Outcome<Value> {
         let out = match &self.path {
             Some(path) => match walk(json, path) {
-                Some(v) if deeper_than(v, MAX_OUTPUT_DEPTH) => return Err(LeafError::Jq(too_deep())),
-                Some(v) => return Ok(Some(v.clone())),
+                Some(v) => return as_jq_gives(v, MAX_OUTPUT_DEPTH).map(Some).ok_or_else(|| LeafError::Jq(too_deep())),
                 // A step meets neither an object nor null: jq's error, from jq, on the one member read.
                 None => self.first_val(to_val_of(json, Some(&path[..1])), limits),
             },
@@ -378,14 +377,29 @@ fn too_deep() -> String {
     format!("the value is nested deeper than {MAX_OUTPUT_DEPTH} levels")
 }
 
-/// Whether `v` is nested deeper than `levels` (a scalar is 0 levels deep, `[1]` one).
-fn deeper_than(v: &Value, levels: usize) -> bool {
-    let Some(below) = levels.checked_sub(1) else { return matches!(v, Value::Array(_) | Value::Object(_)) };
-    match v {
-        Value::Array(a) => a.iter().any(|v| deeper_than(v, below)),
-        Value::Object(m) => m.values().any(|v| deeper_than(v, below)),
-        _ => false,
-    }
+/// A copy of `v` as a program gives it back when it only reads it ([`from_val`] of [`to_val`], without
+/// building the jq value): integral doubles below 1e17 become integers and integers past `i64` doubles,
+/// as libjq prints them. `None` when it is nested deeper than `depth` levels.
+fn as_jq_gives(v: &Value, depth: usize) -> Option<Value> {
+    Some(match v {
+        Value::Number(n) if !n.is_i64() => {
+            let f = n.as_f64().unwrap_or(0.0);
+            if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e17 {
+                Value::from(f as i64)
+            } else {
+                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+            }
+        }
+        Value::Array(a) => {
+            let d = depth.checked_sub(1)?;
+            Value::Array(a.iter().map(|v| as_jq_gives(v, d)).collect::<Option<_>>()?)
+        }
+        Value::Object(m) => {
+            let d = depth.checked_sub(1)?;
+            Value::Object(m.iter().map(|(k, v)| Some((k.clone(), as_jq_gives(v, d)?))).collect::<Option<_>>()?)
+        }
+        other => other.clone(),
+    })
 }
 
 fn convert(v: &Val, depth: usize) -> Option<Value> {

@@ -622,6 +622,10 @@ mod tests {
         let changes = m.map_items("issue", &[odd], &[]);
         assert_eq!(changes.upserts[0].identifier, "r2");
         assert_eq!(changes.upserts[0].properties["creator"], serde_json::Value::Null);
+        // A simple path gives numbers as libjq does: an integral double as an integer.
+        let item = serde_json::json!({"id": 4, "title": 2.0, "number": 1.5, "__repository": "r", "assignees": [], "labels": [{"n": 3.0}]});
+        let e = &m.map_items("issue", &[item], &[]).upserts[0];
+        assert_eq!((e.title.to_string(), e.properties["issueNumber"].to_string()), ("2".into(), "1.5".into()));
         // A simple path gives no value nested deeper than a leaf may give, as the other programs do.
         let nested = |levels: usize| (0..levels).fold(serde_json::json!(1), |v, _| serde_json::json!([v]));
         for (levels, kept) in [(100, true), (101, false)] {
