@@ -143,7 +143,7 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
         let here = objects <= MAP_HERE_OBJECTS
             && ev.body.len() <= MAP_HERE_BODY
             && mapping.is_plain(done.iter().map(|(_, i, _)| *i));
-        let map = move |here: bool| {
+        let map = move || {
             let inputs: Vec<(usize, &[serde_json::Value], &[serde_json::Value])> = done
                 .iter()
                 .map(|(_, i, r)| (*i, r.updated_raw_results.as_slice(), r.deleted_raw_results.as_slice()))
@@ -155,10 +155,9 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
         // hop to a mapping thread; any other mapping runs on the mapping threads: jq evaluation recurses,
         // and may need more stack than this thread has, or take long.
         let mapped = if here {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map(true)))
-                .map_err(|p| crate::pool::panic_message(&*p))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(map)).map_err(|p| crate::pool::panic_message(&*p))
         } else {
-            rt.evaluator.run(move || map(false)).await
+            rt.evaluator.run(map).await
         };
         let (changes, done) = match mapped {
             Ok(m) => m,

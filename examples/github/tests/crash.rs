@@ -100,6 +100,16 @@ async fn entities(client: &reqwest::Client, base: &str) -> Vec<Value> {
     client.get(format!("{base}/catalog/blueprints/githubIssue/entities")).send().await.unwrap().json().await.unwrap()
 }
 
+/// The payload template, a fresh state directory named after the test (`suffix`), and a client.
+fn setup(suffix: &str) -> (Value, PathBuf, reqwest::Client) {
+    let template: Value = serde_json::from_slice(&ocean_tests::payload("github/issues/opened.payload.json")).unwrap();
+    let state = state_dir().with_extension(suffix);
+    std::fs::create_dir_all(&state).unwrap();
+    ocean::install_crypto_provider();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    (template, state, client)
+}
+
 fn state_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("ocean-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -218,11 +228,7 @@ async fn sigkill_during_load_loses_no_acknowledged_event() {
 /// restarts with each of them, from the catalog or replayed from the queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_as_soon_as_entities_show_keeps_every_one() {
-    let template: Value = serde_json::from_slice(&ocean_tests::payload("github/issues/opened.payload.json")).unwrap();
-    let state = state_dir().with_extension("shown");
-    std::fs::create_dir_all(&state).unwrap();
-    ocean::install_crypto_provider();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let (template, state, client) = setup("shown");
     let mut expected = BTreeSet::new();
     for round in 0..3u64 {
         let port = free_port();
@@ -275,11 +281,7 @@ async fn sigkill_as_soon_as_entities_show_keeps_every_one() {
 /// none of them at its next start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_processed_then_idle_are_not_replayed_after_sigkill() {
-    let template: Value = serde_json::from_slice(&ocean_tests::payload("github/issues/opened.payload.json")).unwrap();
-    let state = state_dir().with_extension("idle");
-    std::fs::create_dir_all(&state).unwrap();
-    ocean::install_crypto_provider();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let (template, state, client) = setup("idle");
     let processed = |base: String| {
         let client = client.clone();
         async move {
