@@ -14,6 +14,9 @@
 //!    ceiling and to the embedded durable queue of the same run.
 //! 4. Resident memory idle, peak during the burst (with the queue depth reached), and peak with 100,000
 //!    events queued (20,000 with `--quick`) behind a Port that answers 503 to everything.
+//!
+//! Before the durable bursts and after them, the time the disk takes to sync a write (`crate::disk`),
+//! which bounds the durable intake.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -200,6 +203,21 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
     // 2. Intake and end to end, durable then memory.
     let mut first = 1_000_000u64;
     let backends: &[&str] = if a.postgres_only { &[] } else { &["durable", "memory"] };
+    let sync_dir = std::env::temp_dir();
+    let probe_secs = Duration::from_millis(if a.smoke { 200 } else { 1000 });
+    let probe = |when: &str| -> Result<Value, String> {
+        let p = crate::disk::sync_probe(&sync_dir, probe_secs)?;
+        eprintln!(
+            "disk {when}: write of {} KiB then fdatasync, p50 {} ms, p99 {} ms",
+            crate::disk::CHUNK / 1024,
+            p["p50_ms"],
+            p["p99_ms"]
+        );
+        Ok(p)
+    };
+    if !backends.is_empty() {
+        report["disk_sync"] = json!({"before": probe("before the bursts")?});
+    }
     for &backend in backends {
         let mut all = Vec::new();
         for _ in 0..if backend == "durable" { runs } else { 1 } {
@@ -255,6 +273,9 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
             report["intake_rps_memory"] = json!(intake_rps.round());
             report["e2e_eps_memory"] = json!(e2e_eps.round());
         }
+    }
+    if !backends.is_empty() {
+        report["disk_sync"]["after"] = probe("after the bursts")?;
     }
     if a.postgres_only {
         let pg = crate::replicas::two_replicas(&bin, &ring, &client, first, a.connections, d).await?;
@@ -363,6 +384,7 @@ fn markdown(r: &Value) -> String {
 | End to end, durable (events/s; median) | {} | {} | ≥ 0.25 |\n\
 | Intake p50 / p99 at half saturation (ms) | {} / {} | | |\n\
 | End-to-end p50 / p99 at half saturation (ms, bucket bound) | {} / {} | | p99 ≤ 25 |\n\
+| Disk: write of 128 KiB then fdatasync, p50 / p99 before and after the bursts (ms) | {} / {}, {} / {} | | |\n\
 | RSS idle (MiB) | {} | | ≤ 25 |\n\
 | Peak RSS during the burst (MiB), queue depth reached {} | {} | | |\n\
 | Peak RSS with {} events queued (MiB) | {} | | ≤ 200 at 100,000 |\n\
@@ -380,6 +402,10 @@ fn markdown(r: &Value) -> String {
         f("intake_p99_ms"),
         f("e2e_p50_ms"),
         f("e2e_p99_ms"),
+        r["disk_sync"]["before"]["p50_ms"],
+        r["disk_sync"]["before"]["p99_ms"],
+        r["disk_sync"]["after"]["p50_ms"],
+        r["disk_sync"]["after"]["p99_ms"],
         f("rss_idle_mib"),
         f("queued_at_burst_peak"),
         f("rss_burst_peak_mib"),

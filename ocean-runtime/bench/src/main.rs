@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod disk;
 mod drive;
 mod example;
 mod fake_port;
