@@ -6,6 +6,7 @@ use jaq_json::Val;
 use serde_json::{Map, Value};
 
 use super::budget::{self, Budget, Env};
+use super::native::Native;
 use super::{compat, deep, json_text, regex, rewrite, setpath, sugar};
 
 type D = budget::Data;
@@ -50,6 +51,8 @@ pub struct Program {
     source: String,
     /// `.a.b.c`: evaluated on the JSON directly, without converting the whole input.
     path: Option<Vec<String>>,
+    /// `[.a[].b]`, `.a == null`, ...: evaluated on the JSON directly (see `native.rs`).
+    native: Option<Native>,
     /// The only top-level keys of its input it can read (`None`: it may read the whole input).
     reads: Option<Vec<String>>,
     /// It can neither loop nor recurse (see `plain.rs`).
@@ -164,7 +167,9 @@ impl Program {
             Err(e) => return Err(e),
         };
         let reads = super::reads::input_keys(&formatted).map(|k| k.into_iter().collect());
-        Ok(Self { filter, source: code.to_owned(), path: simple_path(code), reads, plain })
+        let path = simple_path(code);
+        let native = if path.is_none() { Native::parse(code) } else { None };
+        Ok(Self { filter, source: code.to_owned(), path, native, reads, plain })
     }
 
     /// Compiles a formatted program; error offsets are in `formatted`.
@@ -231,6 +236,12 @@ impl Program {
         self.path.as_deref()
     }
 
+    /// Whether the program is evaluated on an item's JSON without jq: a simple path, or a shape of
+    /// `native.rs` (which runs jq only on inputs where jq fails).
+    pub(crate) fn reads_json(&self) -> bool {
+        self.path.is_some() || self.native.is_some()
+    }
+
     /// Whether the program can neither loop nor recurse: it evaluates within a few frames of stack, in
     /// time bounded by its input's size.
     pub(crate) fn is_plain(&self) -> bool {
@@ -258,25 +269,34 @@ impl Program {
         if let Some(v) = self.path.as_deref().and_then(|path| walk(input, path)) {
             return as_jq_gives(v, MAX_OUTPUT_DEPTH).map(Some).ok_or_else(too_deep);
         }
+        if let Some(v) = self.native.as_ref().and_then(|n| n.eval(input)) {
+            return Ok(Some(v));
+        }
         self.first_val_json(input, limits)
     }
 
-    fn first_val_json(&self, input: &Value, limits: Limits) -> Result<Option<Value>, String> {
+    /// The first output for a JSON input, from jq (converting the whole input).
+    pub(crate) fn first_val_json(&self, input: &Value, limits: Limits) -> Result<Option<Value>, String> {
         let out = self.first_val(to_val(input), limits).map_err(|e| e.to_string())?;
         out.map(|v| from_val(&v)).transpose()
     }
 
-    /// The first output for an item, as JSON: a simple path through objects is walked on the item's JSON
-    /// (`json`) without running the program or converting anything; other programs run on `val`, the
-    /// item's members they read as jq values (see `to_val_of`).
+    /// The first output for an item, as JSON: a simple path through objects, and the shapes of
+    /// `native.rs`, are evaluated on the item's JSON (`json`) without running the program or converting
+    /// anything; other programs run on `val`, the item's members they read as jq values (see `to_val_of`).
     pub(crate) fn first_of(&self, json: &Value, val: &Val, limits: Limits) -> Outcome<Value> {
-        let out = match &self.path {
-            Some(path) => match walk(json, path) {
+        let out = match (&self.path, &self.native) {
+            (Some(path), _) => match walk(json, path) {
                 Some(v) => return as_jq_gives(v, MAX_OUTPUT_DEPTH).map(Some).ok_or_else(|| LeafError::Jq(too_deep())),
                 // A step meets neither an object nor null: jq's error, from jq, on the one member read.
                 None => self.first_val(to_val_of(json, Some(&path[..1])), limits),
             },
-            None => self.first_val(val.clone(), limits),
+            (None, Some(native)) => match native.eval(json) {
+                Some(v) => return Ok(Some(v)),
+                // jq's error, from jq, on the members the program reads (`val` may not hold them).
+                None => self.first_val(to_val_of(json, self.reads()), limits),
+            },
+            (None, None) => self.first_val(val.clone(), limits),
         }?;
         out.map(|v| from_val(&v).map_err(LeafError::Jq)).transpose()
     }
@@ -305,7 +325,7 @@ impl Program {
 
 /// What jq's `.a.b` gives on `v` when every step meets an object or null; `None` when one meets anything
 /// else (jq's error).
-fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+pub(super) fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
     path.iter().try_fold(v, |v, key| match v {
         Value::Object(m) => Some(m.get(key).unwrap_or(&Value::Null)),
         Value::Null => Some(&Value::Null),
@@ -314,7 +334,7 @@ fn walk<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
 }
 
 /// `.a.b` (identifiers only) → `["a", "b"]`.
-fn simple_path(code: &str) -> Option<Vec<String>> {
+pub(super) fn simple_path(code: &str) -> Option<Vec<String>> {
     let rest = code.trim().strip_prefix('.')?;
     let parts: Vec<String> = rest.split('.').map(str::to_owned).collect();
     let ident = |p: &String| {
@@ -380,7 +400,7 @@ fn too_deep() -> String {
 /// A copy of `v` as a program gives it back when it only reads it ([`from_val`] of [`to_val`], without
 /// building the jq value): integral doubles below 1e17 become integers and integers past `i64` doubles,
 /// as libjq prints them. `None` when it is nested deeper than `depth` levels.
-fn as_jq_gives(v: &Value, depth: usize) -> Option<Value> {
+pub(super) fn as_jq_gives(v: &Value, depth: usize) -> Option<Value> {
     Some(match v {
         Value::Number(n) if !n.is_i64() => {
             let f = n.as_f64().unwrap_or(0.0);

@@ -8,6 +8,7 @@ pub(crate) mod evaluator;
 mod jq;
 mod json_text;
 mod model;
+mod native;
 mod plain;
 mod reads;
 mod regex;
@@ -521,10 +522,10 @@ fn template_plain(t: &Template) -> bool {
     }
 }
 
-/// The top-level keys of its input `p` reads, added to `keys`, unless it is a simple path (walked on the
-/// item's JSON); `None` when it may read the whole input.
+/// The top-level keys of its input `p` reads, added to `keys`, unless it reads the item's JSON (a simple
+/// path, or a shape of `native.rs`); `None` when it may read the whole input.
 fn program_reads(p: &Program, keys: &mut BTreeSet<String>) -> Option<()> {
-    if p.simple_path().is_none() {
+    if !p.reads_json() {
         keys.extend(p.reads()?.iter().cloned());
     }
     Some(())
@@ -602,8 +603,9 @@ mod tests {
             .join("../examples/github/.port/resources/port-app-config.yml");
         let m = Mapping::parse("example", &std::fs::read_to_string(path).unwrap(), false).unwrap();
         let reads: Vec<Option<Vec<String>>> = m.compiled.iter().map(|c| c.reads.clone()).collect();
-        // Simple paths (`.title`, `.user.login`) read the item's JSON; the other programs read these.
-        let issue = ["__repository", "assignees", "id", "labels", "pull_request"].map(str::to_owned).to_vec();
+        // Simple paths (`.title`, `.user.login`), the selector `.pull_request == null` and the collections
+        // `[.labels[].name]` read the item's JSON (`native.rs`); the identifier reads these.
+        let issue = ["__repository", "id"].map(str::to_owned).to_vec();
         assert_eq!(reads[2].as_ref(), Some(&issue));
         // The pull requests' lead time binds the input's members by `as`, in a pipe that reads them.
         assert!(reads[0].is_some() && reads[1].is_some(), "{reads:?}");
@@ -622,10 +624,21 @@ mod tests {
         let changes = m.map_items("issue", &[odd], &[]);
         assert_eq!(changes.upserts[0].identifier, "r2");
         assert_eq!(changes.upserts[0].properties["creator"], serde_json::Value::Null);
+        // A collection that meets something else than an object or an array is jq's error too: null.
+        let odd = serde_json::json!({"id": 5, "__repository": "r", "assignees": null, "labels": [{"name": "a"}, "b"]});
+        let e = &m.map_items("issue", &[odd], &[]).upserts[0];
+        assert_eq!(
+            (&e.properties["assignees"], &e.properties["labels"]),
+            (&serde_json::Value::Null, &serde_json::Value::Null)
+        );
+        // The selector reads the item's JSON: a pull request's issue is no issue entity.
+        let pr = serde_json::json!({"id": 6, "__repository": "r", "assignees": [], "labels": [], "pull_request": {"url": "u"}});
+        assert!(m.map_items("issue", &[pr], &[]).upserts.is_empty());
         // A simple path gives numbers as libjq does: an integral double as an integer.
-        let item = serde_json::json!({"id": 4, "title": 2.0, "number": 1.5, "__repository": "r", "assignees": [], "labels": [{"n": 3.0}]});
+        let item = serde_json::json!({"id": 4, "title": 2.0, "number": 1.5, "__repository": "r", "assignees": [], "labels": [{"name": 3.0}, {"n": 1}]});
         let e = &m.map_items("issue", &[item], &[]).upserts[0];
         assert_eq!((e.title.to_string(), e.properties["issueNumber"].to_string()), ("2".into(), "1.5".into()));
+        assert_eq!(e.properties["labels"].to_string(), "[3,null]");
         // A simple path gives no value nested deeper than a leaf may give, as the other programs do.
         let nested = |levels: usize| (0..levels).fold(serde_json::json!(1), |v, _| serde_json::json!([v]));
         for (levels, kept) in [(100, true), (101, false)] {
