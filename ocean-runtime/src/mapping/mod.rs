@@ -603,10 +603,10 @@ mod tests {
             .join("../examples/github/.port/resources/port-app-config.yml");
         let m = Mapping::parse("example", &std::fs::read_to_string(path).unwrap(), false).unwrap();
         let reads: Vec<Option<Vec<String>>> = m.compiled.iter().map(|c| c.reads.clone()).collect();
-        // Simple paths (`.title`, `.user.login`), the selector `.pull_request == null` and the collections
-        // `[.labels[].name]` read the item's JSON (`native.rs`); the identifier reads these.
-        let issue = ["__repository", "id"].map(str::to_owned).to_vec();
-        assert_eq!(reads[2].as_ref(), Some(&issue));
+        // Simple paths (`.title`, `.user.login`), the selector `.pull_request == null`, the collections
+        // `[.labels[].name]` and the identifier `.__repository + (.id|tostring)` read the item's JSON
+        // (`native.rs`): nothing of an issue becomes a jq value.
+        assert_eq!(reads[2].as_deref(), Some(&[][..]));
         // The pull requests' lead time binds the input's members by `as`, in a pipe that reads them.
         assert!(reads[0].is_some() && reads[1].is_some(), "{reads:?}");
         // No program of the example loops or recurses: its events are mapped on their workers.
@@ -624,6 +624,9 @@ mod tests {
         let changes = m.map_items("issue", &[odd], &[]);
         assert_eq!(changes.upserts[0].identifier, "r2");
         assert_eq!(changes.upserts[0].properties["creator"], serde_json::Value::Null);
+        // An identifier from a number that is not an integer: jq's own `tostring`.
+        let item = serde_json::json!({"id": 7.5, "__repository": "r", "assignees": [], "labels": []});
+        assert_eq!(m.map_items("issue", &[item], &[]).upserts[0].identifier, "r7.5");
         // A collection that meets something else than an object or an array is jq's error too: null.
         let odd = serde_json::json!({"id": 5, "__repository": "r", "assignees": null, "labels": [{"name": "a"}, "b"]});
         let e = &m.map_items("issue", &[odd], &[]).upserts[0];

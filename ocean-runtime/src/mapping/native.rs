@@ -2,7 +2,9 @@
 //! evaluates them, without converting anything into jq values:
 //! - `[.a.b[].c]`: the values of an array (or of an object), each read at a path: `[.labels[].name]`;
 //! - `.a.b == L` and `.a.b != L`, with `L` one of `null`, `true`, `false` or a string without escapes:
-//!   `.pull_request == null`.
+//!   `.pull_request == null`;
+//! - sums of paths, string literals and `(.a|tostring)` that give strings: identifiers such as
+//!   `.__repository + (.id|tostring)` or `.cluster + "_" + (.id | tostring)`.
 //!
 //! Whatever the shape does not cover on a given input (a step that meets a string, an iteration over
 //! null, a value nested too deep) gives `None`, and the caller runs the program itself: jq's error, and
@@ -19,6 +21,88 @@ pub(crate) enum Native {
     Collect { outer: Vec<String>, inner: Vec<String> },
     /// `.path == literal` (`equal`) or `.path != literal`.
     Compare { path: Vec<String>, literal: Value, equal: bool },
+    /// `t1 + t2 + ...`, evaluated when every term gives a string or null.
+    Concat(Vec<Term>),
+}
+
+/// A term of [`Native::Concat`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Term {
+    /// `.a.b`
+    Path(Vec<String>),
+    /// `"text"` (without escapes)
+    Literal(String),
+    /// `(.a.b|tostring)`
+    ToString(Vec<String>),
+}
+
+impl Term {
+    fn parse(code: &str) -> Option<Self> {
+        let code = code.trim();
+        if let Some(inside) = code.strip_prefix('(').and_then(|c| c.strip_suffix(')')) {
+            let (path, call) = inside.split_once('|')?;
+            return (call.trim() == "tostring").then(|| simple_path(path).map(Self::ToString)).flatten();
+        }
+        if code.starts_with('"') {
+            return string_literal(code).map(Self::Literal);
+        }
+        simple_path(code).map(Self::Path)
+    }
+
+    /// The term's value when it is a string or null; `None` otherwise (jq may add numbers, or fail).
+    fn eval<'v>(&'v self, input: &'v Value) -> Option<std::borrow::Cow<'v, str>> {
+        use std::borrow::Cow;
+        match self {
+            Self::Literal(s) => Some(Cow::Borrowed(s)),
+            Self::Path(p) => match walk(input, p)? {
+                Value::String(s) => Some(Cow::Borrowed(s)),
+                Value::Null => Some(Cow::Borrowed("")),
+                _ => None,
+            },
+            // What libjq's `tostring` prints for a string, null, a boolean or an integer of fewer than
+            // 17 digits; other numbers are left to jq.
+            Self::ToString(p) => match walk(input, p)? {
+                Value::String(s) => Some(Cow::Borrowed(s)),
+                Value::Null => Some(Cow::Borrowed("null")),
+                Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+                Value::Number(n) => {
+                    n.as_i64().filter(|i| i.unsigned_abs() < 100_000_000_000_000_000).map(|i| Cow::Owned(i.to_string()))
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether the term gives null (a path to null or to nothing): `null + x` is `x` in jq.
+    fn is_null(&self, input: &Value) -> bool {
+        matches!(self, Self::Path(p) if walk(input, p).is_some_and(Value::is_null))
+    }
+}
+
+/// `"text"` without escapes → `text`.
+fn string_literal(code: &str) -> Option<String> {
+    let inner = code.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains(['"', '\\'])).then(|| inner.to_owned())
+}
+
+/// Splits `code` at its top-level `+` (outside parentheses and strings without escapes).
+fn terms(code: &str) -> Option<Vec<&str>> {
+    let (mut out, mut depth, mut quoted, mut start) = (Vec::new(), 0usize, false, 0);
+    for (i, c) in code.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' => return None,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth = depth.checked_sub(1)?,
+            '+' if !quoted && depth == 0 => {
+                out.push(&code[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&code[start..]);
+    (!quoted && depth == 0).then_some(out)
 }
 
 impl Native {
@@ -31,6 +115,9 @@ impl Native {
             let inner = if inner.is_empty() { Vec::new() } else { simple_path_exact(inner)? };
             return Some(Self::Collect { outer, inner });
         }
+        if let Some(parts) = terms(code).filter(|t| t.len() > 1) {
+            return parts.into_iter().map(Term::parse).collect::<Option<Vec<_>>>().map(Self::Concat);
+        }
         let (at, equal) = match (code.find("=="), code.find("!=")) {
             (Some(i), None) => (i, true),
             (None, Some(i)) => (i, false),
@@ -41,13 +128,7 @@ impl Native {
             "null" => Value::Null,
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
-            s => {
-                let inner = s.strip_prefix('"')?.strip_suffix('"')?;
-                if inner.contains(['"', '\\']) {
-                    return None;
-                }
-                Value::String(inner.to_owned())
-            }
+            s => Value::String(string_literal(s)?),
         };
         Some(Self::Compare { path, literal, equal })
     }
@@ -67,6 +148,17 @@ impl Native {
             }
             // The literal is null, a boolean or a string: jq's equality is the values'.
             Self::Compare { path, literal, equal } => Some(Value::Bool((walk(input, path)? == literal) == *equal)),
+            Self::Concat(terms) => {
+                // `null + null` is null; null added to a string is the string.
+                if terms.iter().all(|t| t.is_null(input)) {
+                    return Some(Value::Null);
+                }
+                let mut out = String::new();
+                for t in terms {
+                    out.push_str(&t.eval(input)?);
+                }
+                Some(Value::String(out))
+            }
         }
     }
 }
@@ -101,7 +193,27 @@ mod tests {
             Native::parse(".state!=\"open\""),
             Some(Native::Compare { path: vec!["state".into()], literal: json!("open"), equal: false })
         );
+        let path = |p: &str| p.split('.').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            Native::parse(".__repository + (.id|tostring)"),
+            Some(Native::Concat(vec![Term::Path(path("__repository")), Term::ToString(path("id"))]))
+        );
+        assert_eq!(
+            Native::parse(" .metadata.uid+\"-(+)\" + ( .item.id | tostring ) "),
+            Some(Native::Concat(vec![
+                Term::Path(path("metadata.uid")),
+                Term::Literal("-(+)".into()),
+                Term::ToString(path("item.id"))
+            ]))
+        );
         for other in [
+            ".name + \"-\" + .item | tostring",
+            ".a + (.b|tostring) | gsub(\" \"; \"\")",
+            "(.a // .b) + \"-\" + (.id|tostring)",
+            ".a + 1",
+            ".a + \"x\\\"y\"",
+            "(.a|tostring)",
+            ".a + (.b|ascii_downcase)",
             "[.a[].b | tostring]",
             "[.a[] .b]",
             "[.a[][].b]",
@@ -140,6 +252,15 @@ mod tests {
             ".action != \"deleted\"",
             ".repository.private == false",
             ".repository.fork == true",
+            ".issue.user.login + (.issue.id|tostring)",
+            ".repository.name + \"-\" + (.issue.number | tostring)",
+            ".action + .missing",
+            ".missing + .missing2",
+            ".missing + (.missing|tostring)",
+            ".repository.name + (.repository.private|tostring)",
+            "(.issue.title|tostring) + \"!\"",
+            ".issue.id + (.issue.number|tostring)",
+            ".sender + \"x\"",
         ];
         let mut inputs: Vec<Value> =
             crate::scan::tests::payloads().iter().map(|(_, b)| serde_json::from_slice(b).unwrap()).collect();
@@ -152,6 +273,10 @@ mod tests {
             json!({"issue": {"labels": {"z": {"name": "z"}, "a": {"name": "a"}}}}),
             json!({"commits": [], "action": null, "repository": {"private": 0}}),
             json!({"action": ["opened"], "repository": {"private": false, "fork": "true"}}),
+            json!({"issue": {"id": 2.5, "number": 3.0, "user": {"login": null}, "title": 7}}),
+            json!({"issue": {"id": 9007199254740993u64, "number": -12, "user": {"login": "u"}}}),
+            json!({"issue": {"id": 123456789012345678u64, "number": 18446744073709551615u64}}),
+            json!({"repository": {"name": null, "private": true}, "action": "a", "sender": null}),
         ]);
         let mut natives = 0;
         for code in programs {
