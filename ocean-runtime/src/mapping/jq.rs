@@ -237,7 +237,7 @@ impl Program {
     }
 
     /// Whether the program is evaluated on an item's JSON without jq: a simple path, or a shape of
-    /// `native.rs` (which runs jq only on inputs where jq fails).
+    /// `native.rs` (jq runs only on inputs the shape gives nothing for, reading the members it needs).
     pub(crate) fn reads_json(&self) -> bool {
         self.path.is_some() || self.native.is_some()
     }

@@ -1,4 +1,4 @@
-//! Programs of two shapes that real mappings use on every item, evaluated on the item's JSON as jq
+//! Programs of three shapes that real mappings use on every item, evaluated on the item's JSON as jq
 //! evaluates them, without converting anything into jq values:
 //! - `[.a.b[].c]`: the values of an array (or of an object), each read at a path: `[.labels[].name]`;
 //! - `.a.b == L` and `.a.b != L`, with `L` one of `null`, `true`, `false` or a string without escapes:
@@ -7,8 +7,8 @@
 //!   `.__repository + (.id|tostring)` or `.cluster + "_" + (.id | tostring)`.
 //!
 //! Whatever the shape does not cover on a given input (a step that meets a string, an iteration over
-//! null, a value nested too deep) gives `None`, and the caller runs the program itself: jq's error, and
-//! its message, stay jq's.
+//! null, a number in a sum, a value nested too deep) gives `None`, and the caller runs the program
+//! itself: jq's errors, their messages and its arithmetic stay jq's.
 
 use serde_json::Value;
 
