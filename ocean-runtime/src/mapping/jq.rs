@@ -49,9 +49,8 @@ impl std::fmt::Display for JqError {
 pub struct Program {
     filter: jaq_core::Filter<D>,
     source: String,
-    /// `.a.b.c`: evaluated on the JSON directly, without converting the whole input.
-    path: Option<Vec<String>>,
-    /// `[.a[].b]`, `.a == null`, ...: evaluated on the JSON directly (see `native.rs`).
+    /// `.a.b`, `[.a[].b]`, `.a == null`, ...: evaluated on the JSON directly, without converting the
+    /// input (see `native.rs`).
     native: Option<Native>,
     /// The only top-level keys of its input it can read (`None`: it may read the whole input).
     reads: Option<Vec<String>>,
@@ -167,9 +166,8 @@ impl Program {
             Err(e) => return Err(e),
         };
         let reads = super::reads::input_keys(&formatted).map(|k| k.into_iter().collect());
-        let path = simple_path(code);
-        let native = if path.is_none() { Native::parse(code) } else { None };
-        Ok(Self { filter, source: code.to_owned(), path, native, reads, plain })
+        let native = simple_path(code).map(Native::Path).or_else(|| Native::parse(code));
+        Ok(Self { filter, source: code.to_owned(), native, reads, plain })
     }
 
     /// Compiles a formatted program; error offsets are in `formatted`.
@@ -233,13 +231,16 @@ impl Program {
 
     /// The path, when the program is only one (`.a.b`): `["a", "b"]`.
     pub(crate) fn simple_path(&self) -> Option<&[String]> {
-        self.path.as_deref()
+        match &self.native {
+            Some(Native::Path(path)) => Some(path),
+            _ => None,
+        }
     }
 
     /// Whether the program is evaluated on an item's JSON without jq: a simple path, or a shape of
     /// `native.rs` (jq runs only on inputs the shape gives nothing for, reading the members it needs).
     pub(crate) fn reads_json(&self) -> bool {
-        self.path.is_some() || self.native.is_some()
+        self.native.is_some()
     }
 
     /// Whether the program can neither loop nor recurse: it evaluates within a few frames of stack, in
@@ -266,9 +267,6 @@ impl Program {
 
     /// [`Program::first`] within `limits`.
     pub fn first_within(&self, input: &Value, limits: Limits) -> Result<Option<Value>, String> {
-        if let Some(v) = self.path.as_deref().and_then(|path| walk(input, path)) {
-            return as_jq_gives(v, MAX_OUTPUT_DEPTH).map(Some).ok_or_else(too_deep);
-        }
         if let Some(v) = self.native.as_ref().and_then(|n| n.eval(input)) {
             return Ok(Some(v));
         }
@@ -281,22 +279,18 @@ impl Program {
         out.map(|v| from_val(&v)).transpose()
     }
 
-    /// The first output for an item, as JSON: a simple path through objects, and the shapes of
-    /// `native.rs`, are evaluated on the item's JSON (`json`) without running the program or converting
-    /// anything; other programs run on `val`, the item's members they read as jq values (see `to_val_of`).
+    /// The first output for an item, as JSON: simple paths and the other shapes of `native.rs` are
+    /// evaluated on the item's JSON (`json`) without running the program or converting anything; other
+    /// programs run on `val`, the item's members they read as jq values (see `to_val_of`).
     pub(crate) fn first_of(&self, json: &Value, val: &Val, limits: Limits) -> Outcome<Value> {
-        let out = match (&self.path, &self.native) {
-            (Some(path), _) => match walk(json, path) {
-                Some(v) => return as_jq_gives(v, MAX_OUTPUT_DEPTH).map(Some).ok_or_else(|| LeafError::Jq(too_deep())),
-                // A step meets neither an object nor null: jq's error, from jq, on the one member read.
-                None => self.first_val(to_val_of(json, Some(&path[..1])), limits),
-            },
-            (None, Some(native)) => match native.eval(json) {
+        let out = match &self.native {
+            Some(native) => match native.eval(json) {
                 Some(v) => return Ok(Some(v)),
-                // jq's error, from jq, on the members the program reads (`val` may not hold them).
+                // jq's error (a step into a string, a value nested too deep, ...), from jq, on the
+                // members the program reads (`val` may not hold them).
                 None => self.first_val(to_val_of(json, self.reads()), limits),
             },
-            (None, None) => self.first_val(val.clone(), limits),
+            None => self.first_val(val.clone(), limits),
         }?;
         out.map(|v| from_val(&v).map_err(LeafError::Jq)).transpose()
     }

@@ -14,9 +14,11 @@ use serde_json::Value;
 
 use super::jq::{MAX_OUTPUT_DEPTH, as_jq_gives, simple_path, walk};
 
-/// A program of one of the shapes above.
+/// A program of one of the shapes above, or a simple path (`.a.b`, recognised by `jq.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Native {
+    /// `.a.b`: what jq gives when every step meets an object or null.
+    Path(Vec<String>),
     /// `[.outer[].inner]` (`inner` may be empty: `[.outer[]]`).
     Collect { outer: Vec<String>, inner: Vec<String> },
     /// `.path == literal` (`equal`) or `.path != literal`.
@@ -49,33 +51,29 @@ impl Term {
         simple_path(code).map(Self::Path)
     }
 
-    /// The term's value when it is a string or null; `None` otherwise (jq may add numbers, or fail).
-    fn eval<'v>(&'v self, input: &'v Value) -> Option<std::borrow::Cow<'v, str>> {
+    /// The term's value when it is a string (`Some(Some(_))`) or null (`Some(None)`); `None` otherwise
+    /// (jq may add numbers, or fail).
+    fn eval<'v>(&'v self, input: &'v Value) -> Option<Option<std::borrow::Cow<'v, str>>> {
         use std::borrow::Cow;
-        match self {
-            Self::Literal(s) => Some(Cow::Borrowed(s)),
+        Some(Some(match self {
+            Self::Literal(s) => Cow::Borrowed(s.as_str()),
             Self::Path(p) => match walk(input, p)? {
-                Value::String(s) => Some(Cow::Borrowed(s)),
-                Value::Null => Some(Cow::Borrowed("")),
-                _ => None,
+                Value::String(s) => Cow::Borrowed(s.as_str()),
+                Value::Null => return Some(None),
+                _ => return None,
             },
             // What libjq's `tostring` prints for a string, null, a boolean or an integer of fewer than
             // 17 digits; other numbers are left to jq.
             Self::ToString(p) => match walk(input, p)? {
-                Value::String(s) => Some(Cow::Borrowed(s)),
-                Value::Null => Some(Cow::Borrowed("null")),
-                Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+                Value::String(s) => Cow::Borrowed(s.as_str()),
+                Value::Null => Cow::Borrowed("null"),
+                Value::Bool(b) => Cow::Owned(b.to_string()),
                 Value::Number(n) => {
-                    n.as_i64().filter(|i| i.unsigned_abs() < 100_000_000_000_000_000).map(|i| Cow::Owned(i.to_string()))
+                    Cow::Owned(n.as_i64().filter(|i| i.unsigned_abs() < 100_000_000_000_000_000)?.to_string())
                 }
-                _ => None,
+                _ => return None,
             },
-        }
-    }
-
-    /// Whether the term gives null (a path to null or to nothing): `null + x` is `x` in jq.
-    fn is_null(&self, input: &Value) -> bool {
-        matches!(self, Self::Path(p) if walk(input, p).is_some_and(Value::is_null))
+        }))
     }
 }
 
@@ -137,6 +135,7 @@ impl Native {
     /// nested too deep), for the caller to run the program.
     pub(crate) fn eval(&self, input: &Value) -> Option<Value> {
         match self {
+            Self::Path(path) => as_jq_gives(walk(input, path)?, MAX_OUTPUT_DEPTH),
             Self::Collect { outer, inner } => {
                 let each = |v: &Value| walk(v, inner).and_then(|v| as_jq_gives(v, MAX_OUTPUT_DEPTH - 1));
                 match walk(input, outer)? {
@@ -150,14 +149,13 @@ impl Native {
             Self::Compare { path, literal, equal } => Some(Value::Bool((walk(input, path)? == literal) == *equal)),
             Self::Concat(terms) => {
                 // `null + null` is null; null added to a string is the string.
-                if terms.iter().all(|t| t.is_null(input)) {
-                    return Some(Value::Null);
-                }
-                let mut out = String::new();
+                let mut out: Option<String> = None;
                 for t in terms {
-                    out.push_str(&t.eval(input)?);
+                    if let Some(s) = t.eval(input)? {
+                        out.get_or_insert_default().push_str(&s);
+                    }
                 }
-                Some(Value::String(out))
+                Some(out.map_or(Value::Null, Value::String))
             }
         }
     }
