@@ -7,7 +7,8 @@
 //! 2. The GitHub example (release build) on loopback, durable then in-memory queue: signed GitHub payloads
 //!    answered 202 per second (intake), and events per second until every one is in the local catalog.
 //! 3. At half of the end-to-end saturation rate: p50 and p99 of intake (client side) and of end to end
-//!    (received to applied, from the integration's histogram).
+//!    (received to applied, from the integration's histogram); and the ceiling's p50 and p99 at the same
+//!    rate just before, the floor that the load generator and the machine put under intake's.
 //! 5. Live events at a quarter of the end-to-end saturation rate, alone and while the example resyncs
 //!    issues from a GitHub API on loopback: their end-to-end p99 in both runs (`crate::resync`).
 //! 6. Two replicas on a private PostgreSQL (`crate::replicas`): intake and end to end, as ratios to the
@@ -146,6 +147,21 @@ pub(crate) async fn e2e_quantile(client: &reqwest::Client, base: &str, q: f64) -
     buckets.iter().find(|(_, c)| *c >= total * q).map_or(0.0, |(le, _)| le * 1000.0)
 }
 
+/// The ceiling: an actix-web handler on loopback that reads the body and answers 200, served by this
+/// process's runtime (call it from within one); its URL and the handle that stops it.
+pub(crate) fn bare_handler() -> Result<(String, ocean::actix_web::dev::ServerHandle), String> {
+    let ceiling = HttpServer::new(|| {
+        App::new().default_service(web::to(|_body: web::Bytes| async { HttpResponse::Ok().finish() }))
+    })
+    .bind(("127.0.0.1", 0))
+    .map_err(|e| e.to_string())?;
+    let addr = ceiling.addrs()[0];
+    let server = ceiling.disable_signals().run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok((format!("http://{addr}/"), handle))
+}
+
 pub(crate) fn run(a: Args) -> Result<(), String> {
     let bin = match &a.binary {
         Some(b) => b.clone(),
@@ -182,16 +198,8 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
     let runs = if a.smoke { 1 } else { 3 };
     let mut ceilings = Vec::new();
     for _ in 0..runs {
-        let ceiling = HttpServer::new(|| {
-            App::new().default_service(web::to(|_body: web::Bytes| async { HttpResponse::Ok().finish() }))
-        })
-        .bind(("127.0.0.1", 0))
-        .map_err(|e| e.to_string())?;
-        let addr = ceiling.addrs()[0];
-        let server = ceiling.disable_signals().run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        let c = load(&format!("http://{addr}/"), &ring, 0, a.connections, Until::Time(d), None).await;
+        let (url, handle) = bare_handler()?;
+        let c = load(&url, &ring, 0, a.connections, Until::Time(d), None).await;
         handle.stop(true).await;
         ceilings.push(c.ok as f64 / c.secs);
     }
@@ -247,6 +255,15 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
             report["events_in_burst"] = json!(worst.ok);
             // 3. Latency at half of saturation.
             let rate = (e2e_eps / 2.0).max(1.0);
+            let (url, handle) = bare_handler()?;
+            let mut c = load(&url, &ring, 0, a.connections, Until::Time(d), Some(rate)).await;
+            handle.stop(true).await;
+            report["ceiling_p50_ms"] = json!(quantile(&mut c.latencies_ms, 0.5));
+            report["ceiling_p99_ms"] = json!(quantile(&mut c.latencies_ms, 0.99));
+            eprintln!(
+                "ceiling at {rate:.0} req/s: p50 {} ms, p99 {} ms",
+                report["ceiling_p50_ms"], report["ceiling_p99_ms"]
+            );
             let ex2 = start_example(&bin, backend, &client).await?;
             let mut h = load(
                 &format!("{}/integration/webhook", ex2.base),
@@ -382,7 +399,8 @@ fn markdown(r: &Value) -> String {
 | Intake, durable queue (req/s; median) | {} | {} | ≥ 0.5 |\n\
 | Intake, in-memory queue (req/s) | {} | {} | |\n\
 | End to end, durable (events/s; median) | {} | {} | ≥ 0.25 |\n\
-| Intake p50 / p99 at half saturation (ms) | {} / {} | | |\n\
+| Intake p50 / p99 at half saturation (ms) | {} / {} | | p99 ≤ 5 |\n\
+| The ceiling's p50 / p99 at the same rate (ms) | {} / {} | | |\n\
 | End-to-end p50 / p99 at half saturation (ms, bucket bound) | {} / {} | | p99 ≤ 25 |\n\
 | Disk: write of 128 KiB then fdatasync, p50 / p99 before and after the bursts (ms) | {} / {}, {} / {} | | |\n\
 | RSS idle (MiB) | {} | | ≤ 25 |\n\
@@ -400,6 +418,8 @@ fn markdown(r: &Value) -> String {
         ratio("e2e_to_ceiling"),
         f("intake_p50_ms"),
         f("intake_p99_ms"),
+        f("ceiling_p50_ms"),
+        f("ceiling_p99_ms"),
         f("e2e_p50_ms"),
         f("e2e_p99_ms"),
         r["disk_sync"]["before"]["p50_ms"],

@@ -1,5 +1,6 @@
 //! `ocean-bench load --url <url>`: the bench's load generator alone, against a server started by hand
-//! (under `perf record`, say), so that a profile shows the same load the figures are measured with.
+//! (under `perf record`, say), so that a profile shows the same load the figures are measured with; or,
+//! with `--bare`, against the bench's bare handler in this process (the floor of the same measure).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +11,11 @@ use crate::payloads::Payloads;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// Where to send the signed GitHub events (the example's webhook path).
-    #[arg(long)]
-    url: String,
+    #[arg(long, required_unless_present = "bare")]
+    url: Option<String>,
+    /// Send to the bench's ceiling instead, a bare actix-web handler served by this process.
+    #[arg(long, conflicts_with = "url")]
+    bare: bool,
     /// How long to send.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -32,7 +36,20 @@ pub(crate) fn run(a: Args) -> Result<(), String> {
     let ring = Arc::new(Ring::new(&p));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let until = Until::Time(Duration::from_secs(a.seconds));
-    let mut l = rt.block_on(load(&a.url, &ring, a.first, a.connections, until, a.rate));
+    let mut l = rt.block_on(async {
+        let (url, bare) = match a.url {
+            Some(url) => (url, None),
+            None => {
+                let (url, handle) = crate::bench::bare_handler()?;
+                (url, Some(handle))
+            }
+        };
+        let l = load(&url, &ring, a.first, a.connections, until, a.rate).await;
+        if let Some(h) = bare {
+            h.stop(true).await;
+        }
+        Ok::<_, String>(l)
+    })?;
     print!("sent {}, answered 2xx {}, {:.0} req/s", l.sent, l.ok, l.ok as f64 / l.secs);
     if a.rate.is_some() {
         let p50 = crate::bench::quantile(&mut l.latencies_ms, 0.5);
