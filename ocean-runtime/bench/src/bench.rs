@@ -52,6 +52,10 @@ pub(crate) struct Args {
     /// embedded queue).
     #[arg(long)]
     postgres_only: bool,
+    /// Only the live events during a resync, at this many events per second (to profile that section;
+    /// no ceiling).
+    #[arg(long, conflicts_with = "postgres_only")]
+    resync_only: Option<f64>,
 }
 
 /// The `q` quantile of `v`, which is sorted in place.
@@ -194,6 +198,13 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
         "duration_secs": d.as_secs(),
     });
 
+    if let Some(rate) = a.resync_only {
+        let during =
+            crate::resync::live_during_resync(&bin, &ring, &client, 1, a.connections, rate.max(1.0), d, a.smoke)
+                .await?;
+        println!("{}", json!({"live_during_resync": during}));
+        return Ok(());
+    }
     // 1. The ceiling; the saturating measures are taken `runs` times, their median reported with min and max.
     let runs = if a.smoke { 1 } else { 3 };
     let mut ceilings = Vec::new();
