@@ -269,12 +269,10 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
             let (url, handle) = bare_handler()?;
             let mut c = load(&url, &ring, 0, a.connections, Until::Time(d), Some(rate)).await;
             handle.stop(true).await;
-            report["ceiling_p50_ms"] = json!(quantile(&mut c.latencies_ms, 0.5));
-            report["ceiling_p99_ms"] = json!(quantile(&mut c.latencies_ms, 0.99));
-            eprintln!(
-                "ceiling at {rate:.0} req/s: p50 {} ms, p99 {} ms",
-                report["ceiling_p50_ms"], report["ceiling_p99_ms"]
-            );
+            let (p50, p99) = (quantile(&mut c.latencies_ms, 0.5), quantile(&mut c.latencies_ms, 0.99));
+            report["ceiling_p50_ms"] = json!(p50);
+            report["ceiling_p99_ms"] = json!(p99);
+            eprintln!("ceiling at {rate:.0} req/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
             let ex2 = start_example(&bin, backend, &client).await?;
             let mut h = load(
                 &format!("{}/integration/webhook", ex2.base),
