@@ -167,12 +167,13 @@ pub(crate) async fn handle(
     let rt = intake.get_ref();
     let m = &*rt.metrics;
     m.received.increment(1);
-    if rt.lifecycle.is_draining() {
+    // Held until the request is answered: shutdown waits for what it acknowledges.
+    let Some(_admitted) = rt.lifecycle.admit() else {
         let mut r = reject(m, "shutting_down", StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
         r.headers_mut()
             .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("5"));
         return r;
-    }
+    };
     let Some(served) = rt.processors.paths.get(index.0) else {
         return reply(StatusCode::NOT_FOUND, json!({"status": "error", "message": "unknown path"}));
     };

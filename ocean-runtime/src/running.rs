@@ -75,7 +75,9 @@ impl RunningIntegration {
         rt.lifecycle.drain();
         rt.queue.drain().await;
         let drained = tokio::time::timeout(self.wait, async {
-            while !rt.queue.is_empty() {
+            // Requests admitted before the drain are answered first: what they acknowledge is processed
+            // before the queue closes.
+            while rt.lifecycle.admitted() > 0 || !rt.queue.is_empty() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })

@@ -1,6 +1,6 @@
 //! The state the workers share, and the life cycle of one running integration.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,10 +16,21 @@ use crate::wiring::Processors;
 #[derive(Default)]
 pub(crate) struct Lifecycle {
     draining: AtomicBool,
+    /// Intake requests admitted before draining began and not answered yet.
+    admitted: AtomicUsize,
     /// Cancelled when in-flight work must be abandoned.
     pub(crate) hard_stop: CancellationToken,
     /// Cancelled when shutdown begins: background work (resync) stops at once.
     pub(crate) stopping: CancellationToken,
+}
+
+/// An intake request admitted by [`Lifecycle::admit`], counted until it is dropped (answered).
+pub(crate) struct Admitted<'a>(&'a Lifecycle);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Lifecycle {
@@ -27,8 +38,24 @@ impl Lifecycle {
         self.draining.load(Ordering::Acquire)
     }
 
+    /// Admits an intake request, unless draining has begun. Shutdown waits for every admitted request to
+    /// be answered before it decides that the queue is empty, so that an event acknowledged while it
+    /// drains is processed before the process exits.
+    pub(crate) fn admit(&self) -> Option<Admitted<'_>> {
+        // Counted before the check (both sequentially consistent, as in `drain`): either this request sees
+        // draining, or shutdown sees it counted.
+        self.admitted.fetch_add(1, Ordering::SeqCst);
+        let guard = Admitted(self);
+        (!self.draining.load(Ordering::SeqCst)).then_some(guard)
+    }
+
+    /// Intake requests admitted and not answered yet.
+    pub(crate) fn admitted(&self) -> usize {
+        self.admitted.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn drain(&self) {
-        self.draining.store(true, Ordering::Release);
+        self.draining.store(true, Ordering::SeqCst);
         self.stopping.cancel();
     }
 }

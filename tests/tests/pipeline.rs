@@ -283,6 +283,42 @@ async fn shutdown_lets_in_flight_events_finish_and_refuses_new_ones() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[tokio::test]
+async fn shutdown_processes_what_a_request_admitted_before_it_acknowledges() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile_dir();
+    let state = dir.clone();
+    let it = TestIntegration::start_with(integration(Processor::of::<Steady>("/items")), move |s| s.state_dir = state)
+        .await
+        .unwrap();
+    // A request admitted before shutdown begins: its headers and half its body are sent, the queue is empty.
+    let body = json!({"id": 7, "title": "late half"}).to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let addr = it.base_url.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /integration/items HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let catalog_dir = dir.clone();
+    let stopping = tokio::spawn(async move { it.shutdown().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!stopping.is_finished(), "shutdown waits for the request it admitted");
+    conn.write_all(tail.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 202"), "the request admitted before shutdown is acknowledged: {answer}");
+    assert_eq!(stopping.await.unwrap(), 0, "nothing acknowledged is left unprocessed");
+    let catalog = ocean::sink::LocalCatalog::open(&catalog_dir.join("catalog.redb")).unwrap();
+    let items = catalog.list("item").unwrap();
+    assert_eq!(items.len(), 1, "the acknowledged event was applied before the process could exit: {items:?}");
+    assert_eq!(items[0]["title"], "late half");
+    drop(catalog);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 async fn metric(it: &TestIntegration, name: &str) -> f64 {
     let text = it.client.get(format!("{}/metrics", it.base_url)).send().await.unwrap().text().await.unwrap();
     text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
