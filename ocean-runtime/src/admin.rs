@@ -110,6 +110,9 @@ async fn metrics_text(rt: State) -> HttpResponse {
     for (path, depth) in rt.queue.depth_by_path() {
         rt.metrics.queue_depth(path).set(depth as f64);
     }
+    if let Some(ids) = rt.queue.delivery_ids_in_memory() {
+        rt.metrics.gauge(crate::metrics::IDS_IN_MEMORY).set(ids as f64);
+    }
     if let Some((up, leased)) = rt.queue.replica() {
         rt.metrics.gauge(crate::metrics::DATABASE_UP).set(if up { 1.0 } else { 0.0 });
         rt.metrics.gauge(crate::metrics::LEASED).set(leased as f64);

@@ -20,6 +20,7 @@ pub(crate) const DELETED: &str = "ocean_entities_deleted_total";
 pub(crate) const QUEUE_DEPTH: &str = "ocean_queue_depth";
 pub(crate) const DATABASE_UP: &str = "ocean_queue_database_up";
 pub(crate) const LEASED: &str = "ocean_queue_leased_entities";
+pub(crate) const IDS_IN_MEMORY: &str = "ocean_queue_delivery_ids_in_memory";
 pub(crate) const LATENCY: &str = "ocean_event_processing_seconds";
 pub(crate) const E2E: &str = "ocean_event_end_to_end_seconds";
 pub(crate) const SINK_ERRORS: &str = "ocean_sink_errors_total";

@@ -310,3 +310,53 @@ async fn delivery_ids_and_their_release_by_a_dead_letter_survive_a_restart() {
     it.shutdown().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// The delivery ids memory holds, from `/metrics`.
+async fn ids_in_memory(it: &TestIntegration) -> f64 {
+    let text = it.client.get(format!("{}/metrics", it.base_url)).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("ocean_queue_delivery_ids_in_memory "));
+    line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).expect("the gauge is served")
+}
+
+/// Memory holds a bounded number of delivery ids; older ones of the window are found on disk, before and
+/// after a restart, so a late redelivery is still a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_ids_beyond_memory_are_found_on_disk_before_and_after_a_restart() {
+    let dir = state_dir();
+    let start = |dir: PathBuf| {
+        TestIntegration::start_with(integration(Items::default()), move |s| {
+            s.state_dir = dir;
+            s.queue.dedup_memory_entries = 1000;
+        })
+    };
+    let it = start(dir.clone()).await.unwrap();
+    for chunk in 0..200u64 {
+        let sends = (0..8).map(|i| chunk * 8 + i).map(|n| {
+            let it = &it;
+            async move { send(it, &json!({"id": n % 50, "seq": n, "title": "t"}), &format!("d-{n}")).await }
+        });
+        for (status, body) in futures_util::future::join_all(sends).await {
+            assert_eq!((status, body["status"].as_str()), (202, Some("accepted")));
+        }
+    }
+    assert!(it.wait_idle(Duration::from_secs(30)).await);
+    let held = ids_in_memory(&it).await;
+    assert!((1000.0..1500.0).contains(&held), "1,600 ids sent, memory holds 1,000 and those not yet stored: {held}");
+    for old in ["d-0", "d-1", "d-599", "d-1599"] {
+        let (_, body) = send(&it, &json!({"id": 1, "title": "again"}), old).await;
+        assert_eq!(body["status"], "duplicate", "{old}");
+    }
+    assert_eq!(send(&it, &json!({"id": 1, "title": "new"}), "d-new").await.1["status"], "accepted");
+    it.shutdown().await;
+
+    let it = start(dir.clone()).await.unwrap();
+    assert_eq!(ids_in_memory(&it).await, 1000.0, "a restart reads back the latest ids only");
+    for old in ["d-0", "d-1599", "d-new"] {
+        let (_, body) = send(&it, &json!({"id": 1, "title": "again"}), old).await;
+        assert_eq!(body["status"], "duplicate", "{old} after the restart");
+    }
+    assert!(it.wait_idle(Duration::from_secs(10)).await);
+    assert_eq!(it.entity("item", "1").unwrap()["title"], "new");
+    it.shutdown().await;
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -19,6 +19,9 @@ pub(crate) struct Args {
     /// How long to send.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Send this many events instead, however long it takes.
+    #[arg(long, conflicts_with = "seconds")]
+    events: Option<u64>,
     /// Keep-alive connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -35,7 +38,7 @@ pub(crate) fn run(a: Args) -> Result<(), String> {
     let p = Payloads::load()?;
     let ring = Arc::new(Ring::new(&p));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let until = Until::Time(Duration::from_secs(a.seconds));
+    let until = a.events.map_or(Until::Time(Duration::from_secs(a.seconds)), Until::Count);
     let mut l = rt.block_on(async {
         let (url, bare) = match a.url {
             Some(url) => (url, None),

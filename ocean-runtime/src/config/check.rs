@@ -218,6 +218,14 @@ impl Settings {
             365.0 * DAY,
             "seconds",
         );
+        range(
+            &mut p,
+            "queue.dedup_memory_entries",
+            self.queue.dedup_memory_entries as f64,
+            1000.0,
+            1e9,
+            "delivery ids",
+        );
         range(&mut p, "queue.hot_memory_mib", self.queue.hot_memory_mib as f64, 0.0, 1024.0 * 1024.0, "MiB");
         range(&mut p, "queue.segment_mib", self.queue.segment_mib as f64, 1.0, 4096.0, "MiB");
         range(&mut p, "queue.lease_seconds", self.queue.lease_seconds as f64, 2.0, DAY, "seconds");

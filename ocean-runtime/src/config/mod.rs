@@ -104,6 +104,10 @@ pub struct QueueSettings {
     pub capacity: usize,
     /// How long a delivery id is remembered (`OCEAN__QUEUE__DEDUP_WINDOW_SECONDS`, default 72 hours).
     pub dedup_window_seconds: u64,
+    /// Delivery ids held in memory (`OCEAN__QUEUE__DEDUP_MEMORY_ENTRIES`, default 20,000, about 3 MiB).
+    /// The durable queue also keeps every id of the window on disk and looks an id up there (a read of a
+    /// few cached pages) once memory has dropped some; the memory queue forgets ids beyond this many.
+    pub dedup_memory_entries: usize,
     /// Memory, in MiB, that the durable queue may spend keeping the parsed payloads of queued events, so
     /// that a worker does not read them back from disk and parse them again (`OCEAN__QUEUE__HOT_MEMORY_MIB`,
     /// default 32; 0 keeps none). Events beyond it wait on disk only.
@@ -124,6 +128,7 @@ impl Default for QueueSettings {
             backend: QueueBackend::Durable,
             capacity: 100_000,
             dedup_window_seconds: 72 * 3600,
+            dedup_memory_entries: 20_000,
             hot_memory_mib: 32,
             segment_mib: 64,
             lease_seconds: 30,

@@ -72,11 +72,14 @@ impl Local {
     ) -> Result<Self> {
         let window = std::time::Duration::from_secs(settings.dedup_window_seconds);
         let (storage, restored, barrier): (Arc<dyn Storage>, _, _) = match settings.backend {
-            QueueBackend::Memory => (Arc::new(storage::Volatile::new(window)), Vec::new(), None),
+            QueueBackend::Memory => {
+                (Arc::new(storage::Volatile::new(window, settings.dedup_memory_entries)), Vec::new(), None)
+            }
             QueueBackend::Durable | QueueBackend::Postgres => {
                 let segment_bytes = settings.segment_mib.max(1).saturating_mul(1024 * 1024);
+                let dedup = super::dedup::Dedup::with_disk(window, settings.dedup_memory_entries);
                 let (s, restored) =
-                    super::embedded::Embedded::open(&state_dir.join("queue.redb"), window, segment_bytes)?;
+                    super::embedded::Embedded::open(&state_dir.join("queue.redb"), dedup, segment_bytes)?;
                 let s = Arc::new(s);
                 if let Some(b) = &barrier {
                     let to: std::sync::Weak<dyn Release> = Arc::downgrade(&s) as _;
@@ -240,6 +243,11 @@ impl Local {
     /// Events held per path.
     pub(crate) fn depth_by_path(&self) -> Vec<(String, usize)> {
         self.scheduler.depth_by_path()
+    }
+
+    /// Delivery ids held in memory for deduplication.
+    pub(crate) fn delivery_ids_in_memory(&self) -> usize {
+        self.storage.delivery_ids_in_memory()
     }
 
     /// Whether a push would be accepted now.

@@ -135,6 +135,15 @@ impl Queue {
         }
     }
 
+    /// Delivery ids held in memory for deduplication (`None` with `postgres`, which keeps them in the
+    /// database).
+    pub(crate) fn delivery_ids_in_memory(&self) -> Option<usize> {
+        match self {
+            Self::Local(q) => Some(q.delivery_ids_in_memory()),
+            Self::Shared(_) => None,
+        }
+    }
+
     /// With `postgres`: whether the database answered the last operation, and the entities this replica
     /// leases.
     pub(crate) fn replica(&self) -> Option<(bool, usize)> {

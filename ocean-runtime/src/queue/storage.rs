@@ -38,6 +38,8 @@ pub(crate) trait Storage: Send + Sync + 'static {
     fn dead_letters(&self) -> Vec<DeadLetter>;
     /// Takes a dead letter out of the store.
     fn take_dead_letter(&self, id: u64) -> Option<DeadLetter>;
+    /// Delivery ids held in memory.
+    fn delivery_ids_in_memory(&self) -> usize;
 }
 
 /// The memory backend: nothing survives the process.
@@ -48,8 +50,9 @@ pub(crate) struct Volatile {
 }
 
 impl Volatile {
-    pub(crate) fn new(window: std::time::Duration) -> Self {
-        Self { seq: 1.into(), dedup: Dedup::new(window), dead: MemoryDeadLetters::default() }
+    /// `memory_entries`: the delivery ids remembered (the oldest are forgotten beyond them).
+    pub(crate) fn new(window: std::time::Duration, memory_entries: usize) -> Self {
+        Self { seq: 1.into(), dedup: Dedup::new(window, memory_entries), dead: MemoryDeadLetters::default() }
     }
 }
 
@@ -62,7 +65,7 @@ impl Storage for Volatile {
         on_durable: OnDurable,
     ) -> BoxFuture<'_, Result<Pushed, QueueError>> {
         let outcome = match delivery {
-            Some(key) if self.dedup.reserve(&key).is_none() => Pushed::Duplicate,
+            Some(key) if self.dedup.reserve(&key, |_| false).is_none() => Pushed::Duplicate,
             _ => {
                 on_durable(self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
                 Pushed::Queued
@@ -94,6 +97,10 @@ impl Storage for Volatile {
 
     fn dead_letters(&self) -> Vec<DeadLetter> {
         self.dead.list()
+    }
+
+    fn delivery_ids_in_memory(&self) -> usize {
+        self.dedup.len()
     }
 
     fn take_dead_letter(&self, id: u64) -> Option<DeadLetter> {

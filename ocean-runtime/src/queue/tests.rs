@@ -30,6 +30,7 @@ fn open(dir: &std::path::Path, hot_bytes: usize) -> Queue {
         backend: QueueBackend::Durable,
         capacity: 100,
         dedup_window_seconds: 60,
+        dedup_memory_entries: 1000,
         hot_memory_mib: 0,
         segment_mib: 64,
         lease_seconds: 30,

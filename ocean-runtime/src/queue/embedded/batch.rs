@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability};
 use tokio::sync::oneshot;
@@ -11,6 +12,7 @@ use tracing::error;
 
 use super::{DEAD, DEDUP};
 use crate::queue::dead::DeadLetter;
+use crate::queue::dedup::{Dedup, now_secs};
 use crate::queue::journal::Journal;
 use crate::queue::storage::OnDurable;
 
@@ -39,10 +41,18 @@ pub(super) struct WriterState {
     pub(super) ids_unsynced: bool,
     /// The last write of delivery ids to redb failed (said once per outage).
     pub(super) ids_failing: bool,
+    /// Told which delivery ids are on disk, so that memory may drop them.
+    pub(super) dedup: Arc<Dedup>,
+    /// When redb last dropped the delivery ids past their window.
+    pub(super) pruned_at: Instant,
 }
 
-/// Delivery ids waiting in memory are written to redb (without waiting for the disk) past this count.
+/// Delivery ids waiting in memory are written to redb (without waiting for the disk) past this count, or
+/// past half of the ids the deduplication may hold in memory if that is fewer.
 const IDS_IN_MEMORY: usize = 4096;
+
+/// How often redb drops the delivery ids past their window (a scan of the table).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// One batch of the writer thread: dead letters, then the log (one write, one fsync); inserts are
 /// answered in log order as soon as the log is on disk. Delivery ids reach redb afterwards, in bulk.
@@ -115,15 +125,20 @@ fn write_events(st: &mut WriterState, batch: Vec<Op>) {
 /// reads them back from it).
 fn store_ids(st: &mut WriterState) {
     let reclaim = st.log.reclaimable();
-    if !reclaim && st.ids.len() < IDS_IN_MEMORY {
+    if !reclaim && st.ids.len() < IDS_IN_MEMORY.min(st.dedup.capacity() / 2) {
         return;
     }
     if !st.ids.is_empty() || reclaim && st.ids_unsynced {
         let durability = if reclaim { Durability::Immediate } else { Durability::None };
+        let prune = st.pruned_at.elapsed() >= PRUNE_EVERY;
         let stored = commit(&st.db, durability, |txn| {
             let mut table = txn.open_table(DEDUP).map_err(|e| e.to_string())?;
             for (k, exp) in &st.ids {
                 table.insert(k.as_str(), *exp).map_err(|e| e.to_string())?;
+            }
+            if prune {
+                let now = now_secs();
+                table.retain(|_, exp| exp > now).map_err(|e| e.to_string())?;
             }
             Ok(())
         });
@@ -136,6 +151,11 @@ fn store_ids(st: &mut WriterState) {
             return;
         }
         st.ids_failing = false;
+        if prune {
+            st.pruned_at = Instant::now();
+        }
+        // Committed, durably or not: a crash before it is durable leaves them in the log, read back at start.
+        st.dedup.stored(st.ids.keys().map(String::as_str));
         st.ids.clear();
         st.ids_unsynced = !reclaim;
     }

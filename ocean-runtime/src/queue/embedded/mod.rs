@@ -47,7 +47,7 @@ pub(crate) struct Embedded {
     db: Arc<Database>,
     writer: Option<Writer<Op>>,
     log: Arc<journal::Shared>,
-    dedup: Dedup,
+    dedup: Arc<Dedup>,
     path: PathBuf,
 }
 
@@ -71,11 +71,8 @@ fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
 
 impl Embedded {
     /// Opens (or creates) the store; returns it with the events left by a previous run, in order.
-    pub(crate) fn open(
-        path: &Path,
-        window: std::time::Duration,
-        segment_bytes: u64,
-    ) -> Result<(Self, Vec<(u64, Record)>)> {
+    /// `dedup` is told which delivery ids are on disk, and memory drops only those.
+    pub(crate) fn open(path: &Path, dedup: Dedup, segment_bytes: u64) -> Result<(Self, Vec<(u64, Record)>)> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -88,7 +85,8 @@ impl Embedded {
         let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| {
             storage(path, format!("cannot open the queue store ({e}); the file is kept as it is for inspection"))
         })?;
-        let dedup = Dedup::new(window);
+        let window = dedup.window();
+        let dedup = Arc::new(dedup);
         let log_dir = path.with_file_name("queue-log");
         // Delivery ids of processed events still in the log: their commit to redb may not have become
         // durable before a crash (a segment is recycled or deleted only after it has).
@@ -172,6 +170,8 @@ impl Embedded {
             ids: std::collections::HashMap::new(),
             ids_unsynced: false,
             ids_failing: false,
+            dedup: dedup.clone(),
+            pruned_at: std::time::Instant::now(),
         };
         // Intake waits for this thread: it keeps the priority of the process.
         let writer = Writer::spawn("ocean-queue-writer", 4096, 0, move |batch| write_batch(&mut state, batch))?;
@@ -181,6 +181,22 @@ impl Embedded {
 
     fn send(&self, op: Op) -> bool {
         self.writer.as_ref().is_some_and(|w| w.send(op))
+    }
+
+    /// Whether redb holds `key` within its window: asked for an id that memory may have dropped. A read
+    /// of a few pages, on the request's thread. If redb cannot answer, the event is taken (a possible
+    /// duplicate rather than a lost event).
+    fn on_disk(&self, key: &str) -> bool {
+        let now = super::dedup::now_secs();
+        let found = || -> std::result::Result<bool, String> {
+            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+            let table = txn.open_table(DEDUP).map_err(|e| e.to_string())?;
+            Ok(table.get(key).map_err(|e| e.to_string())?.is_some_and(|exp| exp.value() > now))
+        };
+        found().unwrap_or_else(|e| {
+            error!(file = %self.path.display(), error = %e, "cannot look a delivery id up; the event is taken");
+            false
+        })
     }
 
     fn with_write<T>(&self, f: impl FnOnce(&redb::WriteTransaction) -> std::result::Result<T, String>) -> Option<T> {
@@ -214,7 +230,7 @@ impl Storage for Embedded {
         Box::pin(async move {
             let bytes = bytes.map_err(QueueError::Backend)?;
             let dedup = match &delivery {
-                Some(key) => match self.dedup.reserve(key) {
+                Some(key) => match self.dedup.reserve(key, |k| self.on_disk(k)) {
                     Some(exp) => Some((key.clone(), exp)),
                     None => return Ok(Pushed::Duplicate),
                 },
@@ -245,6 +261,10 @@ impl Storage for Embedded {
 
     fn durable(&self) -> bool {
         true
+    }
+
+    fn delivery_ids_in_memory(&self) -> usize {
+        self.dedup.len()
     }
 
     fn dead_letter(&self, d: DeadLetter) {
