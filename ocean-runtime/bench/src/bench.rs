@@ -13,8 +13,9 @@
 //!    issues from a GitHub API on loopback: their end-to-end p99 in both runs (`crate::resync`).
 //! 6. Two replicas on a private PostgreSQL (`crate::replicas`): intake and end to end, as ratios to the
 //!    ceiling and to the embedded durable queue of the same run.
-//! 4. Resident memory idle, peak during the burst (with the queue depth reached), and peak with 100,000
-//!    events queued (20,000 with `--quick`) behind a Port that answers 503 to everything.
+//! 4. Resident memory idle, peak during the saturating bursts and during a burst of 30,000 events (with
+//!    the queue depth reached), and peak with 100,000 events queued (20,000 with `--quick`) behind a
+//!    Port that answers 503 to everything.
 //!
 //! Before the durable bursts and after them, the time the disk takes to sync a write (`crate::disk`),
 //! which bounds the durable intake.
@@ -90,9 +91,9 @@ struct Burst {
     sent: u64,
 }
 
-/// Starts the example on `backend`, loads it for `d`, and waits until every acknowledged event is
-/// processed: intake is answers per second during the load, end to end is events per second from its
-/// start until the last one is in the catalog.
+/// Starts the example on `backend`, loads it `until` a time or a count, and waits until every
+/// acknowledged event is processed: intake is answers per second during the load, end to end is events
+/// per second from its start until the last one is in the catalog.
 async fn burst(
     bin: &Path,
     backend: &str,
@@ -100,14 +101,14 @@ async fn burst(
     ring: &Arc<Ring>,
     first: u64,
     connections: usize,
-    d: Duration,
+    until: Until,
 ) -> Result<Burst, String> {
     let ex = start_example(bin, backend, client).await?;
     let pid = ex.child.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = rss_mib(pid, "VmRSS:");
     let started = Instant::now();
-    let mut l = load(&format!("{}/integration/webhook", ex.base), ring, first, connections, Until::Time(d), None).await;
+    let mut l = load(&format!("{}/integration/webhook", ex.base), ring, first, connections, until, None).await;
     let intake_rps = l.ok as f64 / l.secs;
     let depth = metric(client, &ex.base, "ocean_queue_depth").await;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -240,7 +241,7 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
     for &backend in backends {
         let mut all = Vec::new();
         for _ in 0..if backend == "durable" { runs } else { 1 } {
-            let b = burst(&bin, backend, &client, &ring, first, a.connections, d).await?;
+            let b = burst(&bin, backend, &client, &ring, first, a.connections, Until::Time(d)).await?;
             first += b.sent + 1;
             eprintln!(
                 "{backend}: intake {:.0} req/s, end to end {:.0} events/s, rss idle {:.1} MiB, peak {:.1} MiB",
@@ -317,7 +318,15 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
     // 6. Two replicas on PostgreSQL.
     report["postgres"] = crate::replicas::two_replicas(&bin, &ring, &client, first, a.connections, d).await?;
     first += 1_000_000_000;
-    // 4. Resident memory with many events queued: Port stops answering, so nothing leaves the queue.
+    // 4. Resident memory at the peak of a burst of a given size, then with many events queued: Port stops
+    // answering, so nothing leaves the queue.
+    let events = if a.smoke { 500 } else { 30_000 };
+    let b = burst(&bin, "durable", &client, &ring, first, a.connections, Until::Count(events)).await?;
+    first += b.sent + 1;
+    eprintln!("{} events in a burst: rss peak {:.1} MiB, queue depth reached {}", b.ok, b.peak, b.depth);
+    report["rss_counted_burst_peak_mib"] = json!(b.peak);
+    report["events_in_counted_burst"] = json!(b.ok);
+    report["queued_at_counted_burst_peak"] = json!(b.depth);
     let count = if a.smoke {
         500
     } else if a.quick {
@@ -413,7 +422,8 @@ fn markdown(r: &Value) -> String {
 | End-to-end p50 / p99 at half saturation (ms, bucket bound) | {} / {} | | p99 ≤ 25 |\n\
 | Disk: write of 128 KiB then fdatasync, p50 / p99 before and after the bursts (ms) | {} / {}, {} / {} | | |\n\
 | RSS idle (MiB) | {} | | ≤ 25 |\n\
-| Peak RSS during the burst (MiB), queue depth reached {} | {} | | |\n\
+| Peak RSS during the saturating bursts ({} events; MiB), queue depth reached {} | {} | | |\n\
+| Peak RSS during a burst of {} events (MiB), queue depth reached {} | {} | | ≤ 100 at 30,000 |\n\
 | Peak RSS with {} events queued (MiB) | {} | | ≤ 200 at 100,000 |\n\
 | Live events at {}/s: end-to-end p99 alone / during a resync (ms, bucket bound), resync objects listed per second | {} / {} ({}/s) | | |\n\
 | Intake, 2 replicas on PostgreSQL (req/s; ratio to the durable queue: {}) | {} | {} | ≥ 0.5 of durable |\n\
@@ -436,8 +446,12 @@ fn markdown(r: &Value) -> String {
         r["disk_sync"]["after"]["p50_ms"],
         r["disk_sync"]["after"]["p99_ms"],
         f("rss_idle_mib"),
+        r["events_in_burst"],
         f("queued_at_burst_peak"),
         f("rss_burst_peak_mib"),
+        r["events_in_counted_burst"],
+        f("queued_at_counted_burst_peak"),
+        f("rss_counted_burst_peak_mib"),
         f("queued_for_rss"),
         f("rss_queued_mib"),
         r["live_during_resync"]["rate"],

@@ -7,7 +7,8 @@
 //! live. Ids are reserved in order of expiry (the window is constant), so expiring and dropping take the
 //! front of a FIFO: each reservation costs O(1), however many ids the window holds.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -147,13 +148,23 @@ impl Dedup {
         seen.trim(now_secs(), self.capacity);
     }
 
-    /// Restores reservations read from disk (all stored): memory keeps the `capacity` latest to expire.
+    /// Restores reservations read from disk (all stored): memory keeps the `capacity` latest to expire,
+    /// selected as they stream by, so that a window of millions of ids never sits in memory at once.
     pub(crate) fn restore(&self, entries: impl IntoIterator<Item = (String, u64)>) {
         let now = now_secs();
-        let mut entries: Vec<(String, u64)> = entries.into_iter().filter(|(_, exp)| *exp > now).collect();
-        entries.sort_by_key(|(_, exp)| *exp);
+        let mut latest = BinaryHeap::new();
+        let mut forgot_until = 0;
+        for (key, expiry) in entries.into_iter().filter(|(_, exp)| *exp > now) {
+            latest.push(Reverse((expiry, key)));
+            if latest.len() > self.capacity
+                && let Some(Reverse((dropped, _))) = latest.pop()
+            {
+                forgot_until = forgot_until.max(dropped);
+            }
+        }
         let mut seen = self.lock();
-        for (key, expiry) in entries {
+        seen.forgot_until = seen.forgot_until.max(forgot_until);
+        for Reverse((expiry, key)) in latest.into_sorted_vec().into_iter().rev() {
             seen.insert(key.into(), expiry, true);
         }
         seen.trim(now, self.capacity);

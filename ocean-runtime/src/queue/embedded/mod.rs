@@ -148,11 +148,8 @@ impl Embedded {
                 keys.insert(key.as_str(), *exp).map_err(|e| storage(path, e))?;
             }
             keys.retain(|_, exp| exp > now).map_err(|e| storage(path, e))?;
-            let mut live = Vec::new();
-            for row in keys.iter().map_err(|e| storage(path, e))?.flatten() {
-                live.push((row.0.value().to_owned(), row.1.value()));
-            }
-            dedup.restore(live);
+            let live = keys.iter().map_err(|e| storage(path, e))?.flatten();
+            dedup.restore(live.map(|row| (row.0.value().to_owned(), row.1.value())));
             if let Some(last) = dead.last().map_err(|e| storage(path, e))? {
                 next_dead = last.0.value() + 1;
             }
