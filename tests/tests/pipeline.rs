@@ -347,3 +347,57 @@ async fn an_oversized_body_is_413() {
     assert_eq!(r.json::<Value>().await.unwrap()["reason"], "too_large");
     it.shutdown().await;
 }
+
+/// Holds every event until opened.
+#[derive(Clone, Default)]
+struct Gate {
+    open: Arc<AtomicBool>,
+}
+
+impl WebhookProcessor for Gate {
+    async fn get_matching_kinds(&self, _e: &WebhookEvent) -> Vec<String> {
+        vec!["item".into()]
+    }
+    async fn handle_event(
+        &self,
+        e: &WebhookEvent,
+        _r: &ResourceConfig,
+    ) -> Result<WebhookEventRawResults, ProcessorError> {
+        while !self.open.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(WebhookEventRawResults::upsert([json!({"id": e.payload["id"], "title": "held"})]))
+    }
+}
+
+/// The memory queue holds at most `OCEAN__QUEUE__MEMORY_MIB` of bodies: beyond it, 503 with
+/// `Retry-After` (and not ready), long before `capacity` events; processed events give their bytes back.
+#[tokio::test]
+async fn the_memory_queue_answers_503_once_its_bodies_fill_its_memory() {
+    let gate = Gate::default();
+    let g2 = gate.clone();
+    let it = TestIntegration::start_with(integration(Processor::new("/items", move |_| Ok(g2.clone()))), |s| {
+        s.queue.backend = ocean::config::QueueBackend::Memory;
+        s.queue.memory_mib = 1;
+        s.event_workers_count = 1;
+    })
+    .await
+    .unwrap();
+    let body = |id: u64| json!({"id": id, "pad": "x".repeat(400 * 1024)}).to_string().into_bytes();
+    assert_eq!(it.post("/items", &body(1), &[]).await.status(), 202);
+    assert_eq!(it.post("/items", &body(2), &[]).await.status(), 202);
+    let full = it.post("/items", &body(3), &[]).await;
+    assert_eq!(full.status(), 503, "1.2 MiB of bodies against 1 MiB");
+    assert_eq!(full.headers()["retry-after"], "1");
+    let ready = it.client.get(format!("{}/health/ready", it.base_url)).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "0.8 MiB held: a smaller event still fits");
+    assert_eq!(it.post("/items", br#"{"id": 4}"#, &[]).await.status(), 202);
+    gate.open.store(true, Ordering::SeqCst);
+    assert!(it.wait_idle(Duration::from_secs(10)).await);
+    for id in [5, 6] {
+        assert_eq!(it.post("/items", &body(id), &[]).await.status(), 202, "the processed events gave their bytes back");
+    }
+    assert!(it.wait_idle(Duration::from_secs(10)).await);
+    assert_eq!(it.entities("item").len(), 5);
+    it.shutdown().await;
+}

@@ -210,6 +210,7 @@ impl Settings {
             range(&mut p, "http.max_connections", c as f64, 1.0, 1_000_000.0, "connections");
         }
         range(&mut p, "queue.capacity", self.queue.capacity as f64, 1.0, 1e9, "events");
+        range(&mut p, "queue.memory_mib", self.queue.memory_mib as f64, 1.0, 1024.0 * 1024.0, "MiB");
         range(
             &mut p,
             "queue.dedup_window_seconds",

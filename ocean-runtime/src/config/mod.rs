@@ -102,6 +102,10 @@ pub struct QueueSettings {
     pub backend: QueueBackend,
     /// Most events held at once before intake answers 503 (`OCEAN__QUEUE__CAPACITY`).
     pub capacity: usize,
+    /// With the `memory` backend, the MiB of event bodies held at once before intake answers 503
+    /// (`OCEAN__QUEUE__MEMORY_MIB`, default 512): the bodies are the queue, and a burst of large ones
+    /// would otherwise take the process's memory before `capacity` events are reached.
+    pub memory_mib: usize,
     /// How long a delivery id is remembered (`OCEAN__QUEUE__DEDUP_WINDOW_SECONDS`, default 72 hours).
     pub dedup_window_seconds: u64,
     /// Delivery ids held in memory (`OCEAN__QUEUE__DEDUP_MEMORY_ENTRIES`, default 20,000, about 3 MiB).
@@ -127,6 +131,7 @@ impl Default for QueueSettings {
         Self {
             backend: QueueBackend::Durable,
             capacity: 100_000,
+            memory_mib: 512,
             dedup_window_seconds: 72 * 3600,
             dedup_memory_entries: 20_000,
             hot_memory_mib: 32,

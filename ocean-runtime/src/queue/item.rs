@@ -1,6 +1,7 @@
 //! What the queue holds and hands out, and what a push can become.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::event::WebhookEvent;
 
@@ -14,11 +15,13 @@ pub(crate) struct QueuedEvent {
     pub(crate) processors: Vec<usize>,
     /// The delivery id's deduplication key (`path:id`), when the provider sent one.
     pub(crate) delivery: Option<String>,
+    /// The memory queue's budget taken by the body, given back when the last copy is dropped.
+    pub(crate) held: Option<Arc<Held>>,
 }
 
 impl QueuedEvent {
     pub(crate) fn new(event: WebhookEvent, processors: Vec<usize>) -> Self {
-        Self { seq: 0, event: Arc::new(event), processors, delivery: None }
+        Self { seq: 0, event: Arc::new(event), processors, delivery: None, held: None }
     }
 
     /// The ordering group: the event's group key, or its own trace id (no ordering constraint).
@@ -78,4 +81,46 @@ pub(super) fn skeleton(
 /// The skeleton of an event held in memory.
 pub(super) fn skeleton_of(e: &WebhookEvent) -> WebhookEvent {
     skeleton(&e.trace_id, &e.path, e.received_at, &e.group_key)
+}
+
+/// Bytes that the memory queue's events may hold at once (`OCEAN__QUEUE__MEMORY_MIB`).
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: usize,
+    used: Arc<AtomicUsize>,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self { limit, used: Arc::default() }
+    }
+
+    /// Whether nothing more fits.
+    pub(crate) fn full(&self) -> bool {
+        self.used.load(Ordering::Acquire) >= self.limit
+    }
+
+    /// Takes `bytes` from the budget, `None` when they do not fit. An empty budget takes anything, so
+    /// that an event larger than the whole budget is not refused forever.
+    pub(crate) fn take(&self, bytes: usize) -> Option<Arc<Held>> {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(bytes).filter(|&t| t <= self.limit || u == 0)
+            })
+            .ok()
+            .map(|_| Arc::new(Held { used: self.used.clone(), bytes }))
+    }
+}
+
+/// Bytes taken from a [`Budget`], given back on drop.
+#[derive(Debug)]
+pub(crate) struct Held {
+    used: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }

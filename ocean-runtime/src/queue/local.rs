@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use super::dead::DeadLetter;
 use super::item::skeleton_of;
-use super::item::{Delivery, Pushed, QueueError, QueuedEvent};
+use super::item::{Budget, Delivery, Pushed, QueueError, QueuedEvent};
 use super::record::Record;
 use super::scheduler::Scheduler;
 use super::storage::{self, Storage};
@@ -55,6 +55,8 @@ pub(crate) struct Local {
     capacity: usize,
     /// Pushes between the capacity check and the scheduler.
     pending: AtomicUsize,
+    /// With the memory backend: the bytes its events' bodies may hold.
+    bodies: Option<Budget>,
     pub(super) hot: Hot,
     /// Delivery ids of dead letters not yet superseded: a push of one of them supersedes its dead letter.
     dead_deliveries: Mutex<HashSet<String>>,
@@ -95,6 +97,8 @@ impl Local {
             names,
             capacity: settings.capacity.max(restored.len() + 1),
             pending: AtomicUsize::new(0),
+            bodies: (settings.backend == QueueBackend::Memory)
+                .then(|| Budget::new(settings.memory_mib.saturating_mul(1024 * 1024))),
             hot: Hot { limit: settings.hot_memory_mib.saturating_mul(1024 * 1024), used: AtomicUsize::new(0) },
             dead_deliveries: Mutex::default(),
         };
@@ -119,14 +123,15 @@ impl Local {
             warn!(trace_id = %record.trace_id, ?missing, "queued event names processors that no longer exist");
             if known.is_empty() {
                 let delivery = record.delivery.clone();
-                let whole = QueuedEvent { seq, event: Arc::new(record.into_event()), processors: known, delivery };
+                let whole =
+                    QueuedEvent { seq, event: Arc::new(record.into_event()), processors: known, delivery, held: None };
                 self.dead_letter(&whole, missing, "no such processor in this build".into(), 0);
                 self.storage.remove(seq);
                 return;
             }
         }
         let (event, delivery) = (Arc::new(record.skeleton()), record.delivery);
-        self.scheduler.push(QueuedEvent { seq, event, processors: known, delivery });
+        self.scheduler.push(QueuedEvent { seq, event, processors: known, delivery, held: None });
     }
 
     /// Adds an event; returns once it is held (persisted, for durable backends). With a delivery key, a
@@ -139,6 +144,9 @@ impl Local {
         }
         if self.scheduler.len() + pending >= self.capacity {
             return Err(QueueError::Full);
+        }
+        if let Some(budget) = &self.bodies {
+            item.held = Some(budget.take(item.event.body.len()).ok_or(QueueError::Full)?);
         }
         if delivery.is_some() {
             item.delivery.clone_from(&delivery);
@@ -252,7 +260,9 @@ impl Local {
 
     /// Whether a push would be accepted now.
     pub(crate) fn can_accept(&self) -> bool {
-        !self.scheduler.is_closed() && self.scheduler.len() < self.capacity
+        !self.scheduler.is_closed()
+            && self.scheduler.len() < self.capacity
+            && !self.bodies.as_ref().is_some_and(Budget::full)
     }
 
     /// Stops deliveries: `next` returns `None` from now on.

@@ -29,6 +29,7 @@ fn open(dir: &std::path::Path, hot_bytes: usize) -> Queue {
     let settings = QueueSettings {
         backend: QueueBackend::Durable,
         capacity: 100,
+        memory_mib: 512,
         dedup_window_seconds: 60,
         dedup_memory_entries: 1000,
         hot_memory_mib: 0,

@@ -107,8 +107,13 @@ async fn deliver_row(q: &Arc<Shared>, row: &Row) -> Option<QueuedEvent> {
                 record.processors.iter().filter_map(|n| q.names.iter().position(|m| m == n)).collect();
             let delivery = record.delivery.clone();
             let missing: Vec<String> = record.processors.iter().filter(|n| !q.names.contains(n)).cloned().collect();
-            let item =
-                QueuedEvent { seq: seq as u64, event: Arc::new(record.into_event()), processors: known, delivery };
+            let item = QueuedEvent {
+                seq: seq as u64,
+                event: Arc::new(record.into_event()),
+                processors: known,
+                delivery,
+                held: None,
+            };
             if item.processors.is_empty() {
                 warn!(trace_id = %item.event.trace_id, ?missing, "queued event names processors that no longer exist");
                 let d = DeadLetter::of(&item, missing, "no such processor in this build".into(), 0);
