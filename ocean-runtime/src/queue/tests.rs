@@ -25,8 +25,8 @@ fn event(id: u64) -> QueuedEvent {
     QueuedEvent::new(e, vec![0])
 }
 
-fn open(dir: &std::path::Path, hot_bytes: usize) -> Queue {
-    let settings = QueueSettings {
+fn settings() -> QueueSettings {
+    QueueSettings {
         backend: QueueBackend::Durable,
         capacity: 100,
         memory_mib: 512,
@@ -35,7 +35,11 @@ fn open(dir: &std::path::Path, hot_bytes: usize) -> Queue {
         hot_memory_mib: 0,
         segment_mib: 64,
         lease_seconds: 30,
-    };
+    }
+}
+
+fn open(dir: &std::path::Path, hot_bytes: usize) -> Queue {
+    let settings = settings();
     let mut q = Queue::open(&settings, dir, vec!["/items#items".into()], None).unwrap();
     q.hot.limit = hot_bytes;
     q
@@ -112,5 +116,29 @@ async fn a_zero_budget_reads_every_event_back_from_disk_and_a_restart_loses_none
         q.ack(d);
     }
     drop(q);
+    std::fs::remove_dir_all(&path).ok();
+}
+
+/// redb drops the delivery ids past their window while the queue runs (in these tests at every write of
+/// ids; hourly otherwise), not only at start-up.
+#[tokio::test]
+async fn expired_delivery_ids_are_dropped_from_disk_while_running() {
+    let path = state_dir();
+    // Ids are written to redb at every batch (half of two in memory) and live one second.
+    let settings = QueueSettings { dedup_window_seconds: 1, dedup_memory_entries: 2, ..settings() };
+    let q = Queue::open(&settings, &path, vec!["/items#items".into()], None).unwrap();
+    for id in 0..3 {
+        q.push(event(id), Some(format!("/items:old-{id}"))).await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    q.push(event(3), Some("/items:new".into())).await.unwrap();
+    drop(q);
+    let db = redb::Database::open(path.join("queue.redb")).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let table = txn.open_table(super::embedded::DEDUP).unwrap();
+    let keys: Vec<String> =
+        redb::ReadableTable::iter(&table).unwrap().map(|r| r.unwrap().0.value().to_owned()).collect();
+    assert_eq!(keys, ["/items:new"]);
+    drop((table, txn, db));
     std::fs::remove_dir_all(&path).ok();
 }

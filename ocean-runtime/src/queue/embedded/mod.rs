@@ -34,7 +34,7 @@ mod batch;
 use batch::{Op, WriterState, write_batch};
 
 const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
-const DEDUP: TableDefinition<'_, &str, u64> = TableDefinition::new("dedup");
+pub(super) const DEDUP: TableDefinition<'_, &str, u64> = TableDefinition::new("dedup");
 const DEAD: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("dead_letters");
 
 /// redb's page cache for the queue (its default is 1 GiB, which a long queue would fill with bodies that
