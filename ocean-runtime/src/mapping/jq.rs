@@ -47,7 +47,12 @@ impl std::fmt::Display for JqError {
 
 /// A compiled jq program. Compiled once per config version; `Send + Sync`, shared by every worker.
 pub struct Program {
-    filter: jaq_core::Filter<D>,
+    /// jq's compiled program (a few hundred KB: it carries the whole prelude). A program with a native
+    /// form runs jq only for the inputs that form gives nothing for, so it is compiled again on first
+    /// use, from `full`, instead of being kept from the start.
+    filter: std::sync::OnceLock<jaq_core::Filter<D>>,
+    /// What `filter` was compiled from: the prelude of `env`, then the program.
+    full: String,
     source: String,
     /// `.a.b`, `[.a[].b]`, `.a == null`, ...: evaluated on the JSON directly, without converting the
     /// input (see `native.rs`).
@@ -160,18 +165,35 @@ impl Program {
             let points = budget::tick_points(&formatted).unwrap_or_default();
             budget::insert_ticks(&formatted, &points)
         });
-        let (filter, plain) = match Self::build(&instrumented, allow_env) {
+        let ((compiled, full), plain) = match Self::build(&instrumented, allow_env) {
             Ok(f) => (f, super::plain::is_plain(&instrumented)),
             Err(_) if instrumented != written => (Self::build(&written, allow_env)?, false),
             Err(e) => return Err(e),
         };
         let reads = super::reads::input_keys(&formatted).map(|k| k.into_iter().collect());
         let native = simple_path(code).map(Native::Path).or_else(|| Native::parse(code));
-        Ok(Self { filter, source: code.to_owned(), native, reads, plain })
+        let filter = std::sync::OnceLock::new();
+        if native.is_none() {
+            let _ = filter.set(compiled);
+        }
+        Ok(Self { filter, full, source: code.to_owned(), native, reads, plain })
     }
 
-    /// Compiles a formatted program; error offsets are in `formatted`.
-    fn build(formatted: &str, allow_env: bool) -> Result<jaq_core::Filter<D>, JqError> {
+    /// jq's compiled program, compiled again on first use for a program with a native form.
+    fn filter(&self) -> &jaq_core::Filter<D> {
+        self.filter.get_or_init(|| match Self::build_full(&self.full, 0) {
+            Ok(f) => f,
+            // `full` compiled when the program was; a compiler that is a function of its input
+            // cannot fail on it now. Should it, the program is `error`, evaluated as jq's errors are.
+            Err(e) => Self::build_full(&format!("error({})", Value::String(e.message)), 0)
+                .or_else(|_| Self::build_full("error", 0))
+                .unwrap_or_else(|_| unreachable!("`error` compiles")),
+        })
+    }
+
+    /// Compiles a formatted program; error offsets are in `formatted`. Returns the compiled program and
+    /// the text it was compiled from.
+    fn build(formatted: &str, allow_env: bool) -> Result<(jaq_core::Filter<D>, String), JqError> {
         let (prefix, env_json) = if allow_env {
             let env: serde_json::Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
             let json = Value::Object(env).to_string();
@@ -181,14 +203,20 @@ impl Program {
         };
         let _ = env_json;
         let full = format!("{prefix}{formatted}");
-        let shift = prefix.len();
+        let filter = Self::build_full(&full, prefix.len())?;
+        Ok((filter, full))
+    }
+
+    /// Compiles `full`, whose first `shift` bytes precede the program as written (error offsets count
+    /// from there).
+    fn build_full(full: &str, shift: usize) -> Result<jaq_core::Filter<D>, JqError> {
         let offset_in = |part: &str| {
-            let span = jaq_core::load::span(&full, part);
+            let span = jaq_core::load::span(full, part);
             span.start.checked_sub(shift)
         };
         let loader = Loader::new(PRELUDE.iter().cloned());
         let arena = Arena::default();
-        let modules = loader.load(&arena, File { code: full.as_str(), path: () }).map_err(|errs| {
+        let modules = loader.load(&arena, File { code: full, path: () }).map_err(|errs| {
             let mut first = None;
             for (_, e) in errs {
                 let (msg, off) = match e {
@@ -261,6 +289,15 @@ impl Program {
 
     /// The first output for a JSON input; `Ok(None)` when the program yields nothing. Evaluated within
     /// the default [`Limits`]; an evaluation beyond them is an error.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let p = ocean::mapping::Program::compile(".a.b", false).unwrap();
+    /// assert_eq!(p.first(&json!({"a": {"b": 1}})).unwrap(), Some(json!(1)));
+    /// // Evaluated without jq, except for jq's error, which jq gives.
+    /// let err = p.first(&json!({"a": "text"})).unwrap_err();
+    /// assert!(err.contains("cannot index \"text\" with \"b\""), "{err}");
+    /// ```
     pub fn first(&self, input: &Value) -> Result<Option<Value>, String> {
         self.first_within(input, Limits::default())
     }
@@ -298,8 +335,9 @@ impl Program {
     /// The first output for a jaq value, within `limits`.
     pub(crate) fn first_val(&self, input: Val, limits: Limits) -> Outcome<Val> {
         let budget = Budget::new(limits.time, limits.stack);
-        let ctx = Ctx::<D>::new(Env { lut: &self.filter.lut, budget: &budget }, Vars::new([]));
-        let mut out = self.filter.id.run((ctx, input));
+        let filter = self.filter();
+        let ctx = Ctx::<D>::new(Env { lut: &filter.lut, budget: &budget }, Vars::new([]));
+        let mut out = filter.id.run((ctx, input));
         let first = out.next();
         drop(out);
         match first {
