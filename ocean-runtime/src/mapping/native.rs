@@ -4,7 +4,9 @@
 //! - `.a.b == L` and `.a.b != L`, with `L` one of `null`, `true`, `false` or a string without escapes:
 //!   `.pull_request == null`;
 //! - sums of paths, string literals and `(.a|tostring)` that give strings: identifiers such as
-//!   `.__repository + (.id|tostring)` or `.cluster + "_" + (.id | tostring)`.
+//!   `.__repository + (.id|tostring)` or `.cluster + "_" + (.id | tostring)`;
+//! - constants: a string without escapes, `true`, `false`, `null` or a small integer (`'"githubIssue"'`,
+//!   a selector's `'true'`).
 //!
 //! Whatever the shape does not cover on a given input (a step that meets a string, an iteration over
 //! null, a number in a sum, a value nested too deep) gives `None`, and the caller runs the program
@@ -17,6 +19,8 @@ use super::jq::{MAX_OUTPUT_DEPTH, as_jq_gives, simple_path, walk};
 /// A program of one of the shapes above, or a simple path (`.a.b`, recognised by `jq.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Native {
+    /// A constant, whatever the input.
+    Const(Value),
     /// `.a.b`: what jq gives when every step meets an object or null.
     Path(Vec<String>),
     /// `[.outer[].inner]` (`inner` may be empty: `[.outer[]]`).
@@ -107,6 +111,9 @@ impl Native {
     /// The shape of `code`, when it has one.
     pub(crate) fn parse(code: &str) -> Option<Self> {
         let code = code.trim();
+        if let Some(v) = constant(code) {
+            return Some(Self::Const(v));
+        }
         if let Some(inside) = code.strip_prefix('[').and_then(|c| c.strip_suffix(']')) {
             let (outer, inner) = inside.trim().split_once("[]")?;
             let outer = simple_path(outer)?;
@@ -135,6 +142,7 @@ impl Native {
     /// nested too deep), for the caller to run the program.
     pub(crate) fn eval(&self, input: &Value) -> Option<Value> {
         match self {
+            Self::Const(v) => Some(v.clone()),
             Self::Path(path) => as_jq_gives(walk(input, path)?, MAX_OUTPUT_DEPTH),
             Self::Collect { outer, inner } => {
                 let each = |v: &Value| walk(v, inner).and_then(|v| as_jq_gives(v, MAX_OUTPUT_DEPTH - 1));
@@ -159,6 +167,25 @@ impl Native {
             }
         }
     }
+}
+
+/// A literal whose value jq prints as JSON prints it: a string without escapes, `true`, `false`, `null`,
+/// or an integer of at most 15 digits without leading zeros.
+fn constant(code: &str) -> Option<Value> {
+    match code {
+        "true" => return Some(Value::Bool(true)),
+        "false" => return Some(Value::Bool(false)),
+        "null" => return Some(Value::Null),
+        _ => {}
+    }
+    if code.starts_with('"') {
+        return string_literal(code).map(Value::String);
+    }
+    let digits = code.strip_prefix('-').unwrap_or(code);
+    let integer = (1..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" && code == "0" || !digits.starts_with('0'));
+    integer.then(|| code.parse::<i64>().ok().map(Value::from)).flatten()
 }
 
 /// `.a.b` written without spaces (what follows `[]` in `[.a[].b]`).
@@ -191,6 +218,12 @@ mod tests {
             Native::parse(".state!=\"open\""),
             Some(Native::Compare { path: vec!["state".into()], literal: json!("open"), equal: false })
         );
+        for (code, v) in [("\"githubIssue\"", json!("githubIssue")), (" true ", json!(true)), ("null", json!(null))] {
+            assert_eq!(Native::parse(code), Some(Native::Const(v)), "{code}");
+        }
+        for (code, n) in [("0", 0), ("42", 42), ("-7", -7), ("999999999999999", 999_999_999_999_999i64)] {
+            assert_eq!(Native::parse(code), Some(Native::Const(json!(n))), "{code}");
+        }
         let path = |p: &str| p.split('.').map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(
             Native::parse(".__repository + (.id|tostring)"),
@@ -227,6 +260,15 @@ mod tests {
             ".a != null | not",
             ".a",
             "[.a]",
+            "01",
+            "-0",
+            "1.0",
+            "1e3",
+            "+1",
+            "1234567890123456",
+            "\"a\\\"b\"",
+            "\"\\(.a)\"",
+            "True",
         ] {
             assert_eq!(Native::parse(other), None, "{other}");
         }
@@ -259,6 +301,13 @@ mod tests {
             "(.issue.title|tostring) + \"!\"",
             ".issue.id + (.issue.number|tostring)",
             ".sender + \"x\"",
+            "\"githubIssue\"",
+            "true",
+            "false",
+            "null",
+            "42",
+            "-7",
+            "0",
         ];
         let mut inputs: Vec<Value> =
             crate::scan::tests::payloads().iter().map(|(_, b)| serde_json::from_slice(b).unwrap()).collect();
