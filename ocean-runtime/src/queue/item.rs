@@ -15,7 +15,7 @@ pub(crate) struct QueuedEvent {
     pub(crate) processors: Vec<usize>,
     /// The delivery id's deduplication key (`path:id`), when the provider sent one.
     pub(crate) delivery: Option<String>,
-    /// The memory queue's budget taken by the body, given back when the last copy is dropped.
+    /// What the event took from a queue's memory budget, given back when the last copy is dropped.
     pub(crate) held: Option<Arc<Held>>,
 }
 
@@ -83,10 +83,11 @@ pub(super) fn skeleton_of(e: &WebhookEvent) -> WebhookEvent {
     skeleton(&e.trace_id, &e.path, e.received_at, &e.group_key)
 }
 
-/// Bytes that the memory queue's events may hold at once (`OCEAN__QUEUE__MEMORY_MIB`).
+/// Bytes that queued events may hold at once: the memory queue's bodies (`OCEAN__QUEUE__MEMORY_MIB`), the
+/// durable queue's events kept whole (`OCEAN__QUEUE__HOT_MEMORY_MIB`).
 #[derive(Debug)]
 pub(crate) struct Budget {
-    limit: usize,
+    pub(super) limit: usize,
     used: Arc<AtomicUsize>,
 }
 
@@ -100,13 +101,10 @@ impl Budget {
         self.used.load(Ordering::Acquire) >= self.limit
     }
 
-    /// Takes `bytes` from the budget, `None` when they do not fit. An empty budget takes anything, so
-    /// that an event larger than the whole budget is not refused forever.
+    /// Takes `bytes` from the budget, `None` when they do not fit.
     pub(crate) fn take(&self, bytes: usize) -> Option<Arc<Held>> {
         self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
-                u.checked_add(bytes).filter(|&t| t <= self.limit || u == 0)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_add(bytes).filter(|&t| t <= self.limit))
             .ok()
             .map(|_| Arc::new(Held { used: self.used.clone(), bytes }))
     }

@@ -20,28 +20,10 @@ use crate::config::{QueueBackend, QueueSettings};
 use crate::error::Result;
 use crate::event::WebhookEvent;
 
-/// The budget of events kept whole in memory (body and parsed payload), by estimated size.
-pub(super) struct Hot {
-    pub(super) limit: usize,
-    used: AtomicUsize,
-}
-
-impl Hot {
-    /// Estimated memory of an event kept whole: its body, and the parsed payload (a few times the body)
-    /// when a processor read it at intake.
-    fn cost(e: &WebhookEvent) -> usize {
-        e.body.len().saturating_mul(if e.payload.holds_values() { 5 } else { 1 })
-    }
-
-    fn try_reserve(&self, cost: usize) -> bool {
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| u.checked_add(cost).filter(|&t| t <= self.limit))
-            .is_ok()
-    }
-
-    fn release(&self, cost: usize) {
-        let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(cost)));
-    }
+/// Estimated memory of an event kept whole by the durable queue: its body, and the parsed payload (a
+/// few times the body) when a processor read it at intake.
+fn hot_cost(e: &WebhookEvent) -> usize {
+    e.body.len().saturating_mul(if e.payload.holds_values() { 5 } else { 1 })
 }
 
 /// The queue of one process.
@@ -57,7 +39,9 @@ pub(crate) struct Local {
     pending: AtomicUsize,
     /// With the memory backend: the bytes its events' bodies may hold.
     bodies: Option<Budget>,
-    pub(super) hot: Hot,
+    /// With a durable backend: events kept whole while they wait (`OCEAN__QUEUE__HOT_MEMORY_MIB`), by
+    /// [`hot_cost`]; beyond it they wait on disk only.
+    pub(super) hot: Budget,
     /// Delivery ids of dead letters not yet superseded: a push of one of them supersedes its dead letter.
     dead_deliveries: Mutex<HashSet<String>>,
 }
@@ -99,7 +83,7 @@ impl Local {
             pending: AtomicUsize::new(0),
             bodies: (settings.backend == QueueBackend::Memory)
                 .then(|| Budget::new(settings.memory_mib.saturating_mul(1024 * 1024))),
-            hot: Hot { limit: settings.hot_memory_mib.saturating_mul(1024 * 1024), used: AtomicUsize::new(0) },
+            hot: Budget::new(settings.hot_memory_mib.saturating_mul(1024 * 1024)),
             dead_deliveries: Mutex::default(),
         };
         let open_dead = q.storage.dead_letters().into_iter().filter(|d| d.superseded_by.is_none());
@@ -146,7 +130,10 @@ impl Local {
             return Err(QueueError::Full);
         }
         if let Some(budget) = &self.bodies {
-            item.held = Some(budget.take(item.event.body.len()).ok_or(QueueError::Full)?);
+            // An event larger than the whole budget is charged all of it: it is taken when the queue
+            // holds nothing, rather than refused forever.
+            let charge = item.event.body.len().min(budget.limit);
+            item.held = Some(budget.take(charge).ok_or(QueueError::Full)?);
         }
         if delivery.is_some() {
             item.delivery.clone_from(&delivery);
@@ -158,20 +145,24 @@ impl Local {
             .then(|| item.event.trace_id.clone());
         let names: Vec<&str> = item.processors.iter().filter_map(|i| self.names.get(*i).map(String::as_str)).collect();
         // What the scheduler holds: a volatile store keeps the body (not the parsed payload, several times
-        // its size); a durable one keeps the whole event within the budget, a skeleton beyond it. `source`
-        // is the event as received, for the storage to encode.
-        let cost = Hot::cost(&item.event);
-        let (source, whole) = if !self.storage.durable() {
+        // its size); a durable one keeps the whole event within the hot budget, a skeleton beyond it.
+        // `source` is the event as received, for the storage to encode. A push that does not queue drops
+        // the item, and with it what it took from a budget.
+        let hot = (self.storage.durable() && !item.event.body.is_empty())
+            .then(|| self.hot.take(hot_cost(&item.event)))
+            .flatten();
+        let source = if !self.storage.durable() {
             if item.event.payload.holds_values() {
                 let unparsed = item.event.payload.unparsed();
                 Arc::make_mut(&mut item.event).payload = unparsed;
             }
-            (item.event.clone(), false)
-        } else if !item.event.body.is_empty() && self.hot.try_reserve(cost) {
-            (item.event.clone(), true)
+            item.event.clone()
+        } else if hot.is_some() {
+            item.held = hot;
+            item.event.clone()
         } else {
             let skeleton = Arc::new(skeleton_of(&item.event));
-            (std::mem::replace(&mut item.event, skeleton), false)
+            std::mem::replace(&mut item.event, skeleton)
         };
         let scheduler = self.scheduler.clone();
         let on_durable = Box::new(move |seq| {
@@ -179,9 +170,6 @@ impl Local {
             scheduler.push(item);
         });
         let outcome = self.storage.persist(&source, &names, delivery.clone(), on_durable).await;
-        if whole && !matches!(outcome, Ok(Pushed::Queued)) {
-            self.hot.release(cost);
-        }
         if let (Ok(Pushed::Queued), Some(key), Some(trace_id)) = (&outcome, &delivery, &superseding)
             && self.dead_deliveries.lock().unwrap_or_else(|p| p.into_inner()).remove(key)
         {
@@ -196,7 +184,9 @@ impl Local {
         let mut item = self.scheduler.next().await?;
         if !item.event.body.is_empty() {
             if self.storage.durable() {
-                self.hot.release(Hot::cost(&item.event));
+                // The hot budget is for events that wait; the memory queue's is held until the event
+                // is dropped.
+                item.held = None;
             }
             return Some(Delivery { item });
         }
