@@ -184,7 +184,7 @@ fn constant(code: &str) -> Option<Value> {
     let digits = code.strip_prefix('-').unwrap_or(code);
     let integer = (1..=15).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" && code == "0" || !digits.starts_with('0'));
+        && (code == "0" || !digits.starts_with('0'));
     integer.then(|| code.parse::<i64>().ok().map(Value::from)).flatten()
 }
 
