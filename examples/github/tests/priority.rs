@@ -25,14 +25,15 @@ fn own_nice() -> i32 {
     threads(std::process::id()).first().unwrap().1
 }
 
-/// Nice values by role, after the integration is ready and has processed one event.
-async fn roles(niceness: Option<&str>) -> BTreeMap<&'static str, Vec<i32>> {
-    let dir = std::env::temp_dir().join(format!("ocean-priority-{}-{}", std::process::id(), niceness.unwrap_or("d")));
+/// Each thread's name and nice value, after the integration, started with `extra` settings, is ready
+/// and has processed one event.
+async fn after_one_event(extra: &[(&str, &str)]) -> Vec<(String, i32)> {
+    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ocean-priority-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut envs = vec![("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", "s3cret")];
-    if let Some(n) = niceness {
-        envs.push(("OCEAN__PROCESSING_NICENESS", n));
-    }
+    envs.extend_from_slice(extra);
     let bin = support::spawn(&dir, &envs);
     let client = reqwest::Client::new();
     support::wait_ready(&client, &bin.base).await;
@@ -49,15 +50,18 @@ async fn roles(niceness: Option<&str>) -> BTreeMap<&'static str, Vec<i32>> {
         list.as_array().filter(|l| !l.is_empty()).map(|_| ())
     })
     .await;
+    threads(bin.pid())
+}
+
+/// Nice values by role, after the integration is ready and has processed one event.
+async fn roles(niceness: Option<&str>) -> BTreeMap<&'static str, Vec<i32>> {
+    let extra: Vec<(&str, &str)> = niceness.map(|n| ("OCEAN__PROCESSING_NICENESS", n)).into_iter().collect();
     let mut by_role: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (name, nice) in threads(bin.pid()) {
+    for (name, nice) in after_one_event(&extra).await {
         let role = match name.as_str() {
             n if n.starts_with("actix-server") => "acknowledge",
             n if n.starts_with("ocean-queue") => "acknowledge",
-            n if n.starts_with("tokio-rt-worker")
-                || n.starts_with("ocean-mapping")
-                || n.starts_with("ocean-catalog") =>
-            {
+            n if n.starts_with("ocean-worker") || n.starts_with("ocean-mapping") || n.starts_with("ocean-catalog") => {
                 "process"
             }
             _ => continue,
@@ -84,5 +88,20 @@ async fn processing_threads_run_below_the_threads_that_acknowledge() {
             process.len() >= 3 && process.iter().all(|&n| n == want),
             "{setting:?}: processing threads {process:?}, want {want}"
         );
+    }
+}
+
+/// The workers' runtime has `OCEAN__PROCESSING_THREADS` threads, half the cores by default (at least one),
+/// while intake keeps one thread per core.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_processing_threads_are_as_many_as_configured() {
+    ocean::install_crypto_provider();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    for (setting, want) in [(Some("3"), 3), (None, (cores / 2).max(1))] {
+        let extra: Vec<(&str, &str)> = setting.map(|n| ("OCEAN__PROCESSING_THREADS", n)).into_iter().collect();
+        let names: Vec<String> = after_one_event(&extra).await.into_iter().map(|t| t.0).collect();
+        let count = |prefix: &str| names.iter().filter(|n| n.starts_with(prefix)).count();
+        assert_eq!(count("ocean-worker"), want, "{setting:?}: threads {names:?}");
+        assert_eq!(count("actix-server wo"), cores, "{setting:?}: threads {names:?}");
     }
 }

@@ -87,6 +87,8 @@ fn the_leaf_budget_and_the_http_limits_are_read_from_the_environment_and_checked
         ("OCEAN__HTTP__MAX_CONNECTIONS", "0"),
         ("OCEAN__PROCESSING_NICENESS", "20"),
         ("OCEAN__PROCESSING_NICENESS", "-1"),
+        ("OCEAN__PROCESSING_THREADS", "0"),
+        ("OCEAN__PROCESSING_THREADS", "1025"),
     ] {
         let (ok, err) =
             run(&[("OCEAN__HTTP__PORT", "0"), (key, value), ("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", "x")]);

@@ -201,6 +201,9 @@ impl Settings {
         range(&mut p, "max_wait_seconds_before_shutdown", self.max_wait_seconds_before_shutdown, 0.0, DAY, "seconds");
         range(&mut p, "event_workers_count", self.event_workers_count as f64, 1.0, 4096.0, "workers");
         range(&mut p, "processing_niceness", f64::from(self.processing_niceness), 0.0, 19.0, "niceness");
+        if let Some(t) = self.processing_threads {
+            range(&mut p, "processing_threads", t as f64, 1.0, 1024.0, "threads");
+        }
         range(&mut p, "http.max_body_bytes", self.http.max_body_bytes as f64, 1.0, 1024.0 * 1024.0 * 1024.0, "bytes");
         range(&mut p, "http.body_timeout_seconds", self.http.body_timeout_seconds as f64, 1.0, DAY, "seconds");
         if let Some(w) = self.http.workers {

@@ -262,6 +262,12 @@ pub struct Settings {
     /// the cores are saturated (`OCEAN__PROCESSING_NICENESS`, 0 to 19, default 0: off; Linux). It trades
     /// end-to-end throughput and latency for acknowledgements: see the README's Performance section.
     pub processing_niceness: i32,
+    /// Threads of the runtime that `Integration::run` builds for the workers (`OCEAN__PROCESSING_THREADS`;
+    /// default: half the cores, at least one). Intake runs on its own threads (`OCEAN__HTTP__WORKERS`),
+    /// and the workers' time is mostly awaiting, so fewer processing threads than cores leave the cores
+    /// to intake and spare the hand-offs between threads. An integration started with
+    /// `Integration::start` on a runtime of its own uses that runtime's threads.
+    pub processing_threads: Option<usize>,
     /// Time allowed per (processor, resource), retries included (`OCEAN__MAX_EVENT_PROCESSING_SECONDS`).
     pub max_event_processing_seconds: f64,
     /// Time allowed to finish in-flight events at shutdown (`OCEAN__MAX_WAIT_SECONDS_BEFORE_SHUTDOWN`).
@@ -299,6 +305,7 @@ impl Default for Settings {
             state_dir: PathBuf::from(".ocean"),
             event_workers_count: 16,
             processing_niceness: 0,
+            processing_threads: None,
             max_event_processing_seconds: 90.0,
             max_wait_seconds_before_shutdown: 30.0,
             mapping_file: None,
