@@ -122,10 +122,11 @@ impl Integration {
     }
 }
 
-/// Half the cores, at least one: what the workers' runtime gets unless `OCEAN__PROCESSING_THREADS` says.
-/// On two cores, one processing thread took end to end from 10.5-11.6 to 11.6-12.1 thousand events per
-/// second (benches/HISTORY.md): the workers' time is mostly spent awaiting the queue and the sink, and a
-/// second thread added wake-ups across cores and took the cores intake needs.
+/// One per core unless `OCEAN__PROCESSING_THREADS` says, as a tokio runtime has by default. Fewer is
+/// faster in bursts and slower for live events during a resync: on two cores, one thread took end to end
+/// from 10.5-11.6 to 11.6-12.1 thousand events per second, and the end-to-end p99 of live events during a
+/// resync from 50 to 100 ms, since the resync's work then shares the live events' one thread
+/// (benches/HISTORY.md).
 fn default_processing_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }

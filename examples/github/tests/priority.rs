@@ -91,13 +91,13 @@ async fn processing_threads_run_below_the_threads_that_acknowledge() {
     }
 }
 
-/// The workers' runtime has `OCEAN__PROCESSING_THREADS` threads, half the cores by default (at least one),
-/// while intake keeps one thread per core.
+/// The workers' runtime has `OCEAN__PROCESSING_THREADS` threads, one per core by default, and intake keeps
+/// one thread per core whatever it is.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_processing_threads_are_as_many_as_configured() {
     ocean::install_crypto_provider();
     let cores = std::thread::available_parallelism().unwrap().get();
-    for (setting, want) in [(Some("3"), 3), (None, (cores / 2).max(1))] {
+    for (setting, want) in [(Some("3"), 3), (Some("1"), 1), (None, cores)] {
         let extra: Vec<(&str, &str)> = setting.map(|n| ("OCEAN__PROCESSING_THREADS", n)).into_iter().collect();
         let names: Vec<String> = after_one_event(&extra).await.into_iter().map(|t| t.0).collect();
         let count = |prefix: &str| names.iter().filter(|n| n.starts_with(prefix)).count();

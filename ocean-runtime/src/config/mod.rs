@@ -263,9 +263,9 @@ pub struct Settings {
     /// end-to-end throughput and latency for acknowledgements: see the README's Performance section.
     pub processing_niceness: i32,
     /// Threads of the runtime that `Integration::run` builds for the workers (`OCEAN__PROCESSING_THREADS`;
-    /// default: half the cores, at least one). Intake runs on its own threads (`OCEAN__HTTP__WORKERS`),
-    /// and the workers' time is mostly awaiting, so fewer processing threads than cores leave the cores
-    /// to intake and spare the hand-offs between threads. An integration started with
+    /// default: one per core). Intake has its own threads (`OCEAN__HTTP__WORKERS`). Fewer threads than
+    /// cores spare wake-ups across cores in bursts, at a cost to live events during a resync, which then
+    /// share fewer threads with it: see the README's Performance section. An integration started with
     /// `Integration::start` on a runtime of its own uses that runtime's threads.
     pub processing_threads: Option<usize>,
     /// Time allowed per (processor, resource), retries included (`OCEAN__MAX_EVENT_PROCESSING_SECONDS`).
