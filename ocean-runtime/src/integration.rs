@@ -104,8 +104,12 @@ impl Integration {
         let settings = Settings::load()?;
         // The workers run on this runtime: its threads process, intake's (actix's own) acknowledge.
         let niceness = settings.processing_niceness;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(settings.processing_threads.unwrap_or_else(default_processing_threads))
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        // Unset, tokio's own default: one thread per core.
+        if let Some(threads) = settings.processing_threads {
+            builder.worker_threads(threads);
+        }
+        let rt = builder
             .thread_name("ocean-worker")
             .enable_all()
             .on_thread_start(move || crate::priority::lower_this_thread(niceness))
@@ -120,13 +124,4 @@ impl Integration {
     pub async fn start(self, settings: Settings) -> Result<RunningIntegration> {
         crate::compose::start(self.0, settings).await
     }
-}
-
-/// One per core unless `OCEAN__PROCESSING_THREADS` says, as a tokio runtime has by default. Fewer is
-/// faster in bursts and slower for live events during a resync: on two cores, one thread took end to end
-/// from 10.5-11.6 to 11.6-12.1 thousand events per second, and the end-to-end p99 of live events during a
-/// resync from 50 to 100 ms, since the resync's work then shares the live events' one thread
-/// (benches/HISTORY.md).
-fn default_processing_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
