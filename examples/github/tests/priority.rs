@@ -1,6 +1,7 @@
 //! Acknowledging takes precedence over processing: the binary's processing threads (the workers'
 //! runtime, mapping, catalog writes) run `OCEAN__PROCESSING_NICENESS` below the threads that answer
-//! webhooks and make them durable (actix's, the queue writer's), as read from `/proc`.
+//! webhooks and make them durable (actix's, the queue writer's), as read from `/proc`; and the workers'
+//! runtime has `OCEAN__PROCESSING_THREADS` threads.
 
 #![cfg(target_os = "linux")]
 
@@ -28,10 +29,7 @@ fn own_nice() -> i32 {
 /// Each thread's name and nice value, after the integration, started with `extra` settings, is ready
 /// and has processed one event.
 async fn after_one_event(extra: &[(&str, &str)]) -> Vec<(String, i32)> {
-    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("ocean-priority-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ocean_tests::temp_state_dir("priority");
     let mut envs = vec![("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", "s3cret")];
     envs.extend_from_slice(extra);
     let bin = support::spawn(&dir, &envs);
