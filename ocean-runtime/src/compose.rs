@@ -59,6 +59,7 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
     };
     let chosen = choose_sink(&settings, it.sink, mapping, &kind, &identifier, db.clone()).await?;
     let workers_count = settings.event_workers_count.max(1);
+    let metrics = Arc::new(Metrics::new());
     let queue = Arc::new(Queue::open(
         &settings.queue,
         &settings.state_dir,
@@ -66,9 +67,9 @@ pub(crate) async fn start(it: Parts, settings: Settings) -> Result<RunningIntegr
         db,
         workers_count,
         chosen.barrier.clone(),
+        metrics.persist.clone(),
     )?);
     let lifecycle = Arc::new(Lifecycle::default());
-    let metrics = Arc::new(Metrics::new());
     let leaf_budget = Duration::from_millis(settings.mapping.leaf_budget_ms);
     let limits = crate::mapping::evaluator::Evaluator::limits(leaf_budget);
     let mapping = Arc::new(SharedMapping::new(chosen.mapping, limits));

@@ -1,7 +1,8 @@
 //! Acknowledging takes precedence over processing: the binary's processing threads (the workers'
 //! runtime, mapping, catalog writes) run `OCEAN__PROCESSING_NICENESS` below the threads that answer
-//! webhooks and make them durable (actix's, the queue writer's), as read from `/proc`; and the workers'
-//! runtime has `OCEAN__PROCESSING_THREADS` threads.
+//! webhooks and make them durable (actix's, the queue writer's), as read from `/proc`; the workers'
+//! runtime has `OCEAN__PROCESSING_THREADS` threads; and `/metrics` times what an acknowledgement waits
+//! for, each batch of events made durable.
 
 #![cfg(target_os = "linux")]
 
@@ -101,5 +102,72 @@ async fn the_processing_threads_are_as_many_as_configured() {
         let count = |prefix: &str| names.iter().filter(|n| n.starts_with(prefix)).count();
         assert_eq!(count("ocean-worker"), want, "{setting:?}: threads {names:?}");
         assert_eq!(count("actix-server wo"), cores, "{setting:?}: threads {names:?}");
+    }
+}
+
+/// The `le` bounds and counts of a histogram's buckets, its count and its sum, from `/metrics`.
+fn histogram(text: &str, name: &str) -> (Vec<(String, u64)>, u64, f64) {
+    let value = |l: &str| l.rsplit(' ').next().unwrap().to_owned();
+    let buckets = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}_bucket{{le=\"")))
+        .map(|l| (l.split('"').next().unwrap().to_owned(), value(l).parse().unwrap()))
+        .collect();
+    let line = |suffix: &str| text.lines().find(|l| l.starts_with(&format!("{name}_{suffix} "))).map(value);
+    let count = line("count").map_or(0, |c| c.parse().unwrap());
+    let sum = line("sum").map_or(0.0, |s| s.parse().unwrap());
+    (buckets, count, sum)
+}
+
+/// Sends `n` signed issues at once, with distinct ids and delivery ids, waits until the catalog holds
+/// them, and returns `/metrics`.
+async fn metrics_after(client: &reqwest::Client, base: &str, n: u64) -> String {
+    let template: serde_json::Value =
+        serde_json::from_slice(&ocean_tests::payload("github/issues/opened.payload.json")).unwrap();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let mut v = template.clone();
+        v["issue"]["id"] = (9000 + i).into();
+        let body = serde_json::to_vec(&v).unwrap();
+        let (client, base) = (client.clone(), base.to_owned());
+        sends.spawn(async move {
+            support::send_github(&client, &base, "issues", &body, &format!("persist-{i}"), "s3cret").await.0
+        });
+    }
+    let statuses = sends.join_all().await;
+    assert!(statuses.iter().all(|&s| s == 202), "{statuses:?}");
+    let url = format!("{base}/catalog/blueprints/githubIssue/entities");
+    support::eventually("every issue in the catalog", || async {
+        let list: serde_json::Value = client.get(&url).send().await.ok()?.json().await.ok()?;
+        list.as_array().filter(|l| l.len() as u64 == n).map(|_| ())
+    })
+    .await;
+    client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
+/// With the durable queue, each batch that made events durable is timed, in buckets fine enough for a
+/// local disk's `fdatasync`; the memory queue makes nothing durable and records nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_time_each_batch_takes_to_be_durable_is_measured() {
+    ocean::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let n = 40;
+    for backend in ["durable", "memory"] {
+        let dir = ocean_tests::temp_state_dir("persist");
+        let envs = [("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", "s3cret"), ("OCEAN__QUEUE__BACKEND", backend)];
+        let bin = support::spawn(&dir, &envs);
+        support::wait_ready(&client, &bin.base).await;
+        let text = metrics_after(&client, &bin.base, n).await;
+        let (buckets, count, sum) = histogram(&text, "ocean_queue_persist_seconds");
+        if backend == "memory" {
+            assert_eq!(count, 0, "{backend}: {text}");
+            continue;
+        }
+        // Batches are shared by the events pushed while one is written: at least one, at most one each.
+        assert!((1..=n).contains(&count), "{backend}: {count} batches for {n} events");
+        assert!(sum > 0.0, "{backend}: {text}");
+        let bounds: Vec<&str> = buckets.iter().map(|(le, _)| le.as_str()).collect();
+        assert!(bounds.contains(&"0.00025") && bounds.contains(&"0.0005"), "{bounds:?}");
+        assert_eq!(buckets.last().map(|b| b.1), Some(count), "+Inf holds every batch: {buckets:?}");
     }
 }

@@ -200,7 +200,10 @@ async fn postgres_stopped_under_load_acknowledges_nothing_and_processing_resumes
     assert_eq!(ready.status(), 503, "readiness fails while PostgreSQL is unreachable");
     let metrics = client.get(format!("{}/metrics", replica.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.lines().any(|l| l == "ocean_queue_database_up 0"), "{metrics}");
+    let persisted_down = persisted(&metrics);
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let metrics = client.get(format!("{}/metrics", replica.base)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(persisted(&metrics), persisted_down, "no batch is committed while PostgreSQL is down");
     let up = Instant::now();
     pg.start_server();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -226,6 +229,13 @@ async fn postgres_stopped_under_load_acknowledges_nothing_and_processing_resumes
     assert_eq!(ready.status(), 200);
     let metrics = client.get(format!("{}/metrics", replica.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.lines().any(|l| l == "ocean_queue_database_up 1"), "{metrics}");
+    assert!(persisted(&metrics) > persisted_down, "the commits after the outage are timed: {metrics}");
+}
+
+/// Batches of pushes committed, as `ocean_queue_persist_seconds` counts them.
+fn persisted(metrics: &str) -> u64 {
+    let line = metrics.lines().find(|l| l.starts_with("ocean_queue_persist_seconds_count "));
+    line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0)
 }
 
 /// Runs the binary until it exits; its status and standard error.

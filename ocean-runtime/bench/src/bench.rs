@@ -8,7 +8,9 @@
 //!    answered 202 per second (intake), and events per second until every one is in the local catalog.
 //! 3. At half of the end-to-end saturation rate: p50 and p99 of intake (client side) and of end to end
 //!    (received to applied, from the integration's histogram); and the ceiling's p50 and p99 at the same
-//!    rate just before, the floor that the load generator and the machine put under intake's.
+//!    rate just before, the floor that the load generator and the machine put under intake's; and the
+//!    p50 and p99 of the time the queue took to make each batch durable (its log write and
+//!    `fdatasync`), which intake's answers wait for.
 //! 5. Live events at a quarter of the end-to-end saturation rate, alone and while the example resyncs
 //!    issues from a GitHub API on loopback: their end-to-end p99 in both runs (`crate::resync`).
 //! 6. Two replicas on a private PostgreSQL (`crate::replicas`): intake and end to end, as ratios to the
@@ -133,6 +135,11 @@ fn rss_mib(pid: u32, field: &str) -> f64 {
 
 /// p-quantile of the end-to-end histogram (bucket upper bound), in ms.
 pub(crate) async fn e2e_quantile(client: &reqwest::Client, base: &str, q: f64) -> f64 {
+    histogram_quantile(client, base, "ocean_event_end_to_end_seconds", q).await
+}
+
+/// p-quantile of the integration's histogram `name` (bucket upper bound), in ms.
+pub(crate) async fn histogram_quantile(client: &reqwest::Client, base: &str, name: &str, q: f64) -> f64 {
     let text = client.get(format!("{base}/metrics")).send().await.ok().map(|r| r.text());
     let text = match text {
         Some(t) => t.await.unwrap_or_default(),
@@ -140,7 +147,7 @@ pub(crate) async fn e2e_quantile(client: &reqwest::Client, base: &str, q: f64) -
     };
     let mut buckets: Vec<(f64, f64)> = text
         .lines()
-        .filter(|l| l.starts_with("ocean_event_end_to_end_seconds_bucket"))
+        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with("_bucket{")))
         .filter_map(|l| {
             let le = l.split("le=\"").nth(1)?.split('"').next()?;
             let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
@@ -296,6 +303,10 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
             report["intake_p99_ms"] = json!(quantile(&mut h.latencies_ms, 0.99));
             report["e2e_p50_ms"] = json!(e2e_quantile(&client, &ex2.base, 0.5).await);
             report["e2e_p99_ms"] = json!(e2e_quantile(&client, &ex2.base, 0.99).await);
+            // What intake waited for: each batch's log write and fdatasync, in the same run.
+            let persist = |q| histogram_quantile(&client, &ex2.base, "ocean_queue_persist_seconds", q);
+            report["persist_p50_ms"] = json!(persist(0.5).await);
+            report["persist_p99_ms"] = json!(persist(0.99).await);
         } else {
             report["intake_rps_memory"] = json!(intake_rps.round());
             report["e2e_eps_memory"] = json!(e2e_eps.round());
@@ -399,6 +410,8 @@ async fn queued_memory(
 
 fn markdown(r: &Value) -> String {
     let f = |k: &str| r[k].as_f64().map_or("-".to_owned(), |v| format!("{v:.1}"));
+    // Bucket bounds below a millisecond (0.25, 0.75) keep their digits.
+    let fine = |k: &str| r[k].as_f64().map_or("-".to_owned(), |v| format!("{v}"));
     // The median, with the min and max of its runs when there were several.
     let m = |k: &str| {
         let runs: Vec<f64> =
@@ -419,6 +432,7 @@ fn markdown(r: &Value) -> String {
 | End to end, durable (events/s; median) | {} | {} | ≥ 0.25 |\n\
 | Intake p50 / p99 at half saturation (ms) | {} / {} | | p99 ≤ 5 |\n\
 | The ceiling's p50 / p99 at the same rate (ms) | {} / {} | | |\n\
+| The queue's batches made durable at the same rate: p50 / p99 (ms, bucket bound) | {} / {} | | |\n\
 | End-to-end p50 / p99 at half saturation (ms, bucket bound) | {} / {} | | p99 ≤ 25 |\n\
 | Disk: write of 128 KiB then fdatasync, p50 / p99 before and after the bursts (ms) | {} / {}, {} / {} | | |\n\
 | RSS idle (MiB) | {} | | ≤ 25 |\n\
@@ -439,6 +453,8 @@ fn markdown(r: &Value) -> String {
         f("intake_p99_ms"),
         f("ceiling_p50_ms"),
         f("ceiling_p99_ms"),
+        fine("persist_p50_ms"),
+        fine("persist_p99_ms"),
         f("e2e_p50_ms"),
         f("e2e_p99_ms"),
         r["disk_sync"]["before"]["p50_ms"],

@@ -49,12 +49,14 @@ pub(crate) struct Local {
 impl Local {
     /// Opens the configured backend, restoring unfinished events in order. `names` identifies the
     /// processors by index; events of processors that no longer exist are dead-lettered. With a
-    /// `barrier`, the durable backend removes a processed event once the barrier releases it.
+    /// `barrier`, the durable backend removes a processed event once the barrier releases it. `persist`
+    /// times each batch the durable backend makes durable.
     pub(crate) fn open(
         settings: &QueueSettings,
         state_dir: &Path,
         names: Vec<String>,
         barrier: Option<Arc<Barrier>>,
+        persist: metrics::Histogram,
     ) -> Result<Self> {
         let window = std::time::Duration::from_secs(settings.dedup_window_seconds);
         let (storage, restored, barrier): (Arc<dyn Storage>, _, _) = match settings.backend {
@@ -65,7 +67,7 @@ impl Local {
                 let segment_bytes = settings.segment_mib.max(1).saturating_mul(1024 * 1024);
                 let dedup = super::dedup::Dedup::with_disk(window, settings.dedup_memory_entries);
                 let (s, restored) =
-                    super::embedded::Embedded::open(&state_dir.join("queue.redb"), dedup, segment_bytes)?;
+                    super::embedded::Embedded::open(&state_dir.join("queue.redb"), dedup, segment_bytes, persist)?;
                 let s = Arc::new(s);
                 if let Some(b) = &barrier {
                     let to: std::sync::Weak<dyn Release> = Arc::downgrade(&s) as _;

@@ -44,6 +44,7 @@ impl Queue {
     /// processors by index; events of processors that no longer exist are dead-lettered. `db` is the
     /// database of the `postgres` backend; `workers` bounds the groups a replica claims at once. With
     /// `barrier` (the local catalog's), the durable backend removes processed events as it releases them.
+    /// `persist` times how long each batch of pushes takes to become durable.
     pub(crate) fn open(
         settings: &QueueSettings,
         state_dir: &Path,
@@ -51,10 +52,11 @@ impl Queue {
         db: Option<Arc<Database>>,
         workers: usize,
         barrier: Option<Arc<crate::barrier::Barrier>>,
+        persist: metrics::Histogram,
     ) -> Result<Self> {
         match (settings.backend, db) {
-            (QueueBackend::Postgres, Some(db)) => Ok(Self::Shared(Shared::open(db, settings, names, workers))),
-            _ => Ok(Self::Local(Local::open(settings, state_dir, names, barrier)?)),
+            (QueueBackend::Postgres, Some(db)) => Ok(Self::Shared(Shared::open(db, settings, names, workers, persist))),
+            _ => Ok(Self::Local(Local::open(settings, state_dir, names, barrier, persist)?)),
         }
     }
 

@@ -40,7 +40,7 @@ fn settings() -> QueueSettings {
 
 fn open(dir: &std::path::Path, hot_bytes: usize) -> Queue {
     let settings = settings();
-    let mut q = Queue::open(&settings, dir, vec!["/items#items".into()], None).unwrap();
+    let mut q = Queue::open(&settings, dir, vec!["/items#items".into()], None, metrics::Histogram::noop()).unwrap();
     q.hot.limit = hot_bytes;
     q
 }
@@ -126,7 +126,7 @@ async fn expired_delivery_ids_are_dropped_from_disk_while_running() {
     let path = state_dir();
     // Ids are written to redb at every batch (half of two in memory) and live one second.
     let settings = QueueSettings { dedup_window_seconds: 1, dedup_memory_entries: 2, ..settings() };
-    let q = Queue::open(&settings, &path, vec!["/items#items".into()], None).unwrap();
+    let q = Queue::open(&settings, &path, vec!["/items#items".into()], None, metrics::Histogram::noop()).unwrap();
     for id in 0..3 {
         q.push(event(id), Some(format!("/items:old-{id}"))).await.unwrap();
     }

@@ -45,6 +45,8 @@ pub(super) struct WriterState {
     pub(super) dedup: Arc<Dedup>,
     /// When redb last dropped the delivery ids past their window.
     pub(super) pruned_at: Instant,
+    /// How long each batch of events took to be written and synced.
+    pub(super) persist: metrics::Histogram,
 }
 
 /// Delivery ids waiting in memory are written to redb (without waiting for the disk) past this count, or
@@ -98,7 +100,11 @@ fn write_events(st: &mut WriterState, batch: Vec<Op>) {
         .collect();
     let removals: Vec<u64> =
         batch.iter().filter_map(|op| if let Op::Delete(s) = op { Some(*s) } else { None }).collect();
+    let started = Instant::now();
     let result = st.log.append(&bodies, &removals).map_err(|e| e.to_string());
+    if result.is_ok() && !bodies.is_empty() {
+        st.persist.record(started.elapsed());
+    }
     if let Err(e) = &result {
         error!(dir = %st.path.with_file_name("queue-log").display(), error = %e, "queue write failed; the events of this batch were not acknowledged");
     }

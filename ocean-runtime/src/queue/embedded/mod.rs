@@ -71,8 +71,14 @@ fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
 
 impl Embedded {
     /// Opens (or creates) the store; returns it with the events left by a previous run, in order.
-    /// `dedup` is told which delivery ids are on disk, and memory drops only those.
-    pub(crate) fn open(path: &Path, dedup: Dedup, segment_bytes: u64) -> Result<(Self, Vec<(u64, Record)>)> {
+    /// `dedup` is told which delivery ids are on disk, and memory drops only those; `persist` times each
+    /// batch's log write and `fdatasync`.
+    pub(crate) fn open(
+        path: &Path,
+        dedup: Dedup,
+        segment_bytes: u64,
+        persist: metrics::Histogram,
+    ) -> Result<(Self, Vec<(u64, Record)>)> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -169,6 +175,7 @@ impl Embedded {
             ids_failing: false,
             dedup: dedup.clone(),
             pruned_at: std::time::Instant::now(),
+            persist,
         };
         // Intake waits for this thread: it keeps the priority of the process.
         let writer = Writer::spawn("ocean-queue-writer", 4096, 0, move |batch| write_batch(&mut state, batch))?;

@@ -35,12 +35,17 @@ pub(super) struct Appender {
 }
 
 impl Appender {
-    /// Starts the batching task; `wake` is this replica's claimer.
-    pub(super) fn spawn(db: Arc<Database>, stop: CancellationToken, wake: Arc<Notify>) -> Self {
+    /// Starts the batching task; `wake` is this replica's claimer; `persist` times each batch's commit.
+    pub(super) fn spawn(
+        db: Arc<Database>,
+        stop: CancellationToken,
+        wake: Arc<Notify>,
+        persist: metrics::Histogram,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(8 * BATCH);
         let others = Arc::new(Notify::new());
         tokio::spawn(notifier(db.clone(), others.clone(), stop.clone()));
-        tokio::spawn(run(db, rx, stop, Woken { here: wake, others }));
+        tokio::spawn(run(db, rx, stop, Woken { here: wake, others }, persist));
         Self { tx }
     }
 
@@ -78,15 +83,23 @@ async fn notifier(db: Arc<Database>, due: Arc<Notify>, stop: CancellationToken) 
 
 /// Commits one batch at a time: while it commits, the next fills in the channel (larger batches cost
 /// the database less than concurrent ones, which measured no faster).
-async fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, stop: CancellationToken, woken: Woken) {
+async fn run(
+    db: Arc<Database>,
+    mut rx: mpsc::Receiver<Job>,
+    stop: CancellationToken,
+    woken: Woken,
+    persist: metrics::Histogram,
+) {
     loop {
         let mut batch = Vec::new();
         tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
             _ = stop.cancelled() => return,
         }
+        let started = std::time::Instant::now();
         let outcome = commit_retrying(&db, &batch).await;
         if outcome.iter().any(|o| matches!(o, Ok(Pushed::Queued))) {
+            persist.record(started.elapsed());
             woken.here.notify_one();
             woken.others.notify_one();
         }

@@ -64,11 +64,17 @@ pub(crate) struct Shared {
 impl Shared {
     /// Opens the queue on `db` and starts its tasks (intake's appender, the claimer, lease renewal, the
     /// wake-up listener and the janitor); they end with [`Shared::close`].
-    pub(crate) fn open(db: Arc<Database>, settings: &QueueSettings, names: Vec<String>, workers: usize) -> Arc<Self> {
+    pub(crate) fn open(
+        db: Arc<Database>,
+        settings: &QueueSettings,
+        names: Vec<String>,
+        workers: usize,
+        persist: metrics::Histogram,
+    ) -> Arc<Self> {
         let stop = CancellationToken::new();
         let wake = Arc::new(Notify::new());
         let q = Arc::new(Self {
-            appender: append::Appender::spawn(db.clone(), stop.clone(), wake.clone()),
+            appender: append::Appender::spawn(db.clone(), stop.clone(), wake.clone(), persist),
             db: db.clone(),
             me: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
             names,
