@@ -36,19 +36,7 @@ async fn after_one_event(extra: &[(&str, &str)]) -> Vec<(String, i32)> {
     let bin = support::spawn(&dir, &envs);
     let client = reqwest::Client::new();
     support::wait_ready(&client, &bin.base).await;
-    let body = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/corpus/payloads/github/issues/opened.payload.json"
-    ))
-    .unwrap();
-    let (status, _) = support::send_github(&client, &bin.base, "issues", &body, "d-1", "s3cret").await;
-    assert_eq!(status, 202);
-    let url = format!("{}/catalog/blueprints/githubIssue/entities", bin.base);
-    support::eventually("the issue in the catalog", || async {
-        let list: serde_json::Value = client.get(&url).send().await.ok()?.json().await.ok()?;
-        list.as_array().filter(|l| !l.is_empty()).map(|_| ())
-    })
-    .await;
+    send_issues(&client, &bin.base, 1).await;
     threads(bin.pid())
 }
 
@@ -105,23 +93,9 @@ async fn the_processing_threads_are_as_many_as_configured() {
     }
 }
 
-/// The `le` bounds and counts of a histogram's buckets, its count and its sum, from `/metrics`.
-fn histogram(text: &str, name: &str) -> (Vec<(String, u64)>, u64, f64) {
-    let value = |l: &str| l.rsplit(' ').next().unwrap().to_owned();
-    let buckets = text
-        .lines()
-        .filter_map(|l| l.strip_prefix(&format!("{name}_bucket{{le=\"")))
-        .map(|l| (l.split('"').next().unwrap().to_owned(), value(l).parse().unwrap()))
-        .collect();
-    let line = |suffix: &str| text.lines().find(|l| l.starts_with(&format!("{name}_{suffix} "))).map(value);
-    let count = line("count").map_or(0, |c| c.parse().unwrap());
-    let sum = line("sum").map_or(0.0, |s| s.parse().unwrap());
-    (buckets, count, sum)
-}
-
-/// Sends `n` signed issues at once, with distinct ids and delivery ids, waits until the catalog holds
-/// them, and returns `/metrics`.
-async fn metrics_after(client: &reqwest::Client, base: &str, n: u64) -> String {
+/// Sends `n` signed corpus issues at once, with distinct ids and delivery ids, and waits until the catalog
+/// holds them.
+async fn send_issues(client: &reqwest::Client, base: &str, n: u64) {
     let template: serde_json::Value =
         serde_json::from_slice(&ocean_tests::payload("github/issues/opened.payload.json")).unwrap();
     let mut sends = tokio::task::JoinSet::new();
@@ -142,6 +116,9 @@ async fn metrics_after(client: &reqwest::Client, base: &str, n: u64) -> String {
         list.as_array().filter(|l| l.len() as u64 == n).map(|_| ())
     })
     .await;
+}
+
+async fn metrics(client: &reqwest::Client, base: &str) -> String {
     client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap()
 }
 
@@ -157,8 +134,9 @@ async fn the_time_each_batch_takes_to_be_durable_is_measured() {
         let envs = [("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", "s3cret"), ("OCEAN__QUEUE__BACKEND", backend)];
         let bin = support::spawn(&dir, &envs);
         support::wait_ready(&client, &bin.base).await;
-        let text = metrics_after(&client, &bin.base, n).await;
-        let (buckets, count, sum) = histogram(&text, "ocean_queue_persist_seconds");
+        send_issues(&client, &bin.base, n).await;
+        let text = metrics(&client, &bin.base).await;
+        let (buckets, count, sum) = support::histogram(&text, "ocean_queue_persist_seconds");
         if backend == "memory" {
             assert_eq!(count, 0, "{backend}: {text}");
             continue;
@@ -182,11 +160,11 @@ async fn the_end_to_end_latency_has_buckets_around_its_objective() {
     let bin = support::spawn(&dir, &[("OCEAN__INTEGRATION__CONFIG__WEBHOOK_SECRET", "s3cret")]);
     support::wait_ready(&client, &bin.base).await;
     let n = 10;
-    metrics_after(&client, &bin.base, n).await;
+    send_issues(&client, &bin.base, n).await;
     // Recorded once the event is applied, a moment after its entity shows in the catalog.
     let (text, buckets) = support::eventually("every event counted end to end", || async {
         let text = client.get(format!("{}/metrics", bin.base)).send().await.ok()?.text().await.ok()?;
-        let (buckets, count, _) = histogram(&text, "ocean_event_end_to_end_seconds");
+        let (buckets, count, _) = support::histogram(&text, "ocean_event_end_to_end_seconds");
         (count == n).then_some((text, buckets))
     })
     .await;

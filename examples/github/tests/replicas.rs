@@ -234,8 +234,7 @@ async fn postgres_stopped_under_load_acknowledges_nothing_and_processing_resumes
 
 /// Batches of pushes committed, as `ocean_queue_persist_seconds` counts them.
 fn persisted(metrics: &str) -> u64 {
-    let line = metrics.lines().find(|l| l.starts_with("ocean_queue_persist_seconds_count "));
-    line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0)
+    support::histogram(metrics, "ocean_queue_persist_seconds").1
 }
 
 /// Runs the binary until it exits; its status and standard error.

@@ -154,3 +154,18 @@ pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     }
     panic!("{what} did not happen within 60 s");
 }
+
+/// A histogram of `/metrics` text: its buckets (`le` bound and count), its count and its sum; no buckets and
+/// zeros when it has no samples.
+pub(crate) fn histogram(text: &str, name: &str) -> (Vec<(String, u64)>, u64, f64) {
+    let value = |l: &str| l.rsplit(' ').next().unwrap().to_owned();
+    let buckets = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}_bucket{{le=\"")))
+        .map(|l| (l.split('"').next().unwrap().to_owned(), value(l).parse().unwrap()))
+        .collect();
+    let line = |suffix: &str| text.lines().find(|l| l.starts_with(&format!("{name}_{suffix} "))).map(value);
+    let count = line("count").map_or(0, |c| c.parse().unwrap());
+    let sum = line("sum").map_or(0.0, |s| s.parse().unwrap());
+    (buckets, count, sum)
+}
