@@ -1,9 +1,11 @@
 //! `ocean bench --report <file.json> [--quick]`: the figures the project is judged by, measured in one run
 //! on this machine, as ratios to a bare actix-web handler (the ceiling).
 //!
-//! 1. Ceiling: an actix-web handler that reads the body and answers 200, same payloads and connections.
-//!    It and the durable queue's intake and end to end are measured three times (once with `--smoke`);
-//!    the report gives their medians, with min and max, and the ratios of the medians.
+//! 1. Ceiling: an actix-web handler that reads the body and answers 200, same payloads and connections;
+//!    and the floor of a durable intake (`crate::floor`): a handler that verifies the signature and
+//!    checks the JSON, without and then with an append to a log synced once per batch. These and the
+//!    durable queue's intake and end to end are measured three times (once with `--smoke`); the report
+//!    gives their medians, with min and max, and the ratios of the medians.
 //! 2. The GitHub example (release build) on loopback, durable then in-memory queue: signed GitHub payloads
 //!    answered 202 per second (intake), and events per second until every one is in the local catalog.
 //! 3. At half of the end-to-end saturation rate: p50 and p99 of intake (client side) and of end to end
@@ -214,18 +216,32 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
         return Ok(());
     }
     // 1. The ceiling; the saturating measures are taken `runs` times, their median reported with min and max.
+    // Each run measures the ceiling, then the floor receiver without its log and with it (`crate::floor`).
     let runs = if a.smoke { 1 } else { 3 };
-    let mut ceilings = Vec::new();
+    let (mut ceilings, mut checked, mut floors) = (Vec::new(), Vec::new(), Vec::new());
+    let tmp = std::env::temp_dir();
     for _ in 0..runs {
-        let (url, handle) = bare_handler()?;
-        let c = load(&url, &ring, 0, a.connections, Until::Time(d), None).await;
-        handle.stop(true).await;
-        ceilings.push(c.ok as f64 / c.secs);
+        for (server, out) in [(0, &mut ceilings), (1, &mut checked), (2, &mut floors)] {
+            let (url, handle) = match server {
+                0 => bare_handler()?,
+                1 => crate::floor::floor_handler(None)?,
+                _ => crate::floor::floor_handler(Some(&tmp))?,
+            };
+            let c = load(&url, &ring, 0, a.connections, Until::Time(d), None).await;
+            handle.stop(true).await;
+            out.push(c.ok as f64 / c.secs);
+        }
     }
     let ceiling_rps = median(&ceilings);
     report["ceiling_rps"] = json!(ceiling_rps.round());
     report["ceiling_rps_runs"] = rounded(&ceilings);
+    report["floor_checked_rps"] = json!(median(&checked).round());
+    report["floor_checked_rps_runs"] = rounded(&checked);
+    report["floor_rps"] = json!(median(&floors).round());
+    report["floor_rps_runs"] = rounded(&floors);
     eprintln!("ceiling: {ceiling_rps:.0} req/s (runs: {ceilings:.0?})");
+    eprintln!("floor, verify and check: {:.0} req/s (runs: {checked:.0?})", median(&checked));
+    eprintln!("floor, verify, check and append with fdatasync: {:.0} req/s (runs: {floors:.0?})", median(&floors));
 
     // 2. Intake and end to end, durable then memory.
     let mut first = 1_000_000u64;
@@ -350,10 +366,15 @@ async fn bench(a: Args, bin: PathBuf) -> Result<(), String> {
     report["rss_queued_mib"] = json!(rss);
     report["queued_for_rss"] = json!(queued);
     let ratio = |k: &str| report[k].as_f64().unwrap_or(0.0) / ceiling_rps.max(1.0);
+    let floor_rps = report["floor_rps"].as_f64().unwrap_or(0.0).max(1.0);
     report["ratios"] = json!({
         "intake_durable_to_ceiling": (ratio("intake_rps") * 1000.0).round() / 1000.0,
         "intake_memory_to_ceiling": (ratio("intake_rps_memory") * 1000.0).round() / 1000.0,
         "e2e_to_ceiling": (ratio("e2e_eps") * 1000.0).round() / 1000.0,
+        "floor_checked_to_ceiling": (ratio("floor_checked_rps") * 1000.0).round() / 1000.0,
+        "floor_to_ceiling": (ratio("floor_rps") * 1000.0).round() / 1000.0,
+        "intake_durable_to_floor": (report["intake_rps"].as_f64().unwrap_or(0.0) / floor_rps * 1000.0).round() / 1000.0,
+        "e2e_to_floor": (report["e2e_eps"].as_f64().unwrap_or(0.0) / floor_rps * 1000.0).round() / 1000.0,
     });
     let pg = report["postgres"].clone();
     let pg = |k: &str| pg[k].as_f64().unwrap_or(0.0);
@@ -427,9 +448,11 @@ fn markdown(r: &Value) -> String {
     format!(
         "| Measure | Value | Ratio to the ceiling | Goal |\n|---|---|---|---|\n\
 | Ceiling (bare actix-web, req/s; median) | {} | 1.00 | |\n\
-| Intake, durable queue (req/s; median) | {} | {} | ≥ 0.5 |\n\
+| Floor: verify the signature and check the JSON, then 202 (req/s; median) | {} | {} | |\n\
+| Floor: verify, check, append to a log with one fdatasync per batch, then 202 (req/s; median) | {} | {} | |\n\
+| Intake, durable queue (req/s; median; ratio to the durable floor: {}) | {} | {} | ≥ 0.5 |\n\
 | Intake, in-memory queue (req/s) | {} | {} | |\n\
-| End to end, durable (events/s; median) | {} | {} | ≥ 0.25 |\n\
+| End to end, durable (events/s; median; ratio to the durable floor: {}) | {} | {} | ≥ 0.25 |\n\
 | Intake p50 / p99 at half saturation (ms) | {} / {} | | p99 ≤ 5 |\n\
 | The ceiling's p50 / p99 at the same rate (ms) | {} / {} | | |\n\
 | The queue's batches made durable at the same rate: p50 / p99 (ms, bucket bound) | {} / {} | | |\n\
@@ -443,10 +466,16 @@ fn markdown(r: &Value) -> String {
 | Intake, 2 replicas on PostgreSQL (req/s; ratio to the durable queue: {}) | {} | {} | ≥ 0.5 of durable |\n\
 | End to end, 2 replicas on PostgreSQL (events/s; ratio to the durable queue: {}) | {} | {} | |\n",
         m("ceiling_rps"),
+        m("floor_checked_rps"),
+        ratio("floor_checked_to_ceiling"),
+        m("floor_rps"),
+        ratio("floor_to_ceiling"),
+        ratio("intake_durable_to_floor"),
         m("intake_rps"),
         ratio("intake_durable_to_ceiling"),
         f("intake_rps_memory"),
         ratio("intake_memory_to_ceiling"),
+        ratio("e2e_to_floor"),
         m("e2e_eps"),
         ratio("e2e_to_ceiling"),
         f("intake_p50_ms"),

@@ -1,6 +1,7 @@
 //! `ocean-bench load --url <url>`: the bench's load generator alone, against a server started by hand
 //! (under `perf record`, say), so that a profile shows the same load the figures are measured with; or,
-//! with `--bare`, against the bench's bare handler in this process (the floor of the same measure).
+//! with `--bare`, against the bench's bare handler in this process (the ceiling of the same measure), or
+//! with `--floor`, against its floor receiver (the least a durable intake must do, `crate::floor`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +12,18 @@ use crate::payloads::Payloads;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// Where to send the signed GitHub events (the example's webhook path).
-    #[arg(long, required_unless_present = "bare")]
+    #[arg(long, required_unless_present_any = ["bare", "floor", "floor_no_log"])]
     url: Option<String>,
     /// Send to the bench's ceiling instead, a bare actix-web handler served by this process.
     #[arg(long, conflicts_with = "url")]
     bare: bool,
+    /// Send to the bench's floor receiver instead (verify, check the JSON, append with fdatasync, 202),
+    /// served by this process, its log in the temporary directory.
+    #[arg(long, conflicts_with_all = ["url", "bare"])]
+    floor: bool,
+    /// Send to the floor receiver without its log: it verifies, checks the JSON and answers 202.
+    #[arg(long, conflicts_with_all = ["url", "bare", "floor"])]
+    floor_no_log: bool,
     /// How long to send.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -42,6 +50,11 @@ pub(crate) fn run(a: Args) -> Result<(), String> {
     let mut l = rt.block_on(async {
         let (url, bare) = match a.url {
             Some(url) => (url, None),
+            None if a.floor || a.floor_no_log => {
+                let dir = std::env::temp_dir();
+                let (url, handle) = crate::floor::floor_handler(a.floor.then_some(dir.as_path()))?;
+                (url, Some(handle))
+            }
             None => {
                 let (url, handle) = crate::bench::bare_handler()?;
                 (url, Some(handle))

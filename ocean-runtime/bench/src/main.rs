@@ -12,6 +12,7 @@ mod drive;
 mod example;
 mod fake_port;
 mod faults;
+mod floor;
 mod load;
 mod payloads;
 mod replicas;
