@@ -47,7 +47,7 @@ use proc_macro::TokenStream;
 ///     }
 ///     async fn handle_event(&self, event: &WebhookEvent, _resource: &ResourceConfig)
 ///         -> Result<WebhookEventRawResults, ProcessorError> {
-///         Ok(WebhookEventRawResults::upsert([event.payload["issue"].clone()]))
+///         Ok(WebhookEventRawResults::upsert(event.payload.object("issue")))
 ///     }
 /// }
 ///
@@ -55,7 +55,7 @@ use proc_macro::TokenStream;
 /// #[ocean::webhook_processor(path = "/gitlab", kinds = ["merge-request"], auth = gitlab(secret = "gitlab_token"))]
 /// async fn merge_requests(event: &WebhookEvent, _resource: &ResourceConfig)
 ///     -> Result<WebhookEventRawResults, ProcessorError> {
-///     Ok(WebhookEventRawResults::upsert([event.payload["object_attributes"].clone()]))
+///     Ok(WebhookEventRawResults::upsert(event.payload.object("object_attributes")))
 /// }
 ///
 /// let integration = ocean::Integration::new("example").discovered();

@@ -110,30 +110,38 @@ impl WebhookEvent {
 
 /// What a processor returns: raw objects to upsert and raw objects to delete.
 ///
-/// Both go through the jq mappings of the resource the processor was called for.
+/// Both go through the jq mappings of the resource the processor was called for. Each object is a
+/// [`Payload`]: a [`Value`] (`json!({...})`, or an object fetched from an API), or a part of the event's
+/// payload that stays unparsed until the mapping reads it (`event.payload.object("issue")`): then only
+/// the members the mapping's programs read are ever parsed.
 ///
 /// ```
 /// use serde_json::json;
 /// let r = ocean::WebhookEventRawResults::upsert([json!({"id": 1})]);
 /// assert_eq!(r.updated_raw_results.len(), 1);
+/// assert_eq!(r.updated_raw_results[0]["id"], 1);
 /// assert!(r.deleted_raw_results.is_empty());
+///
+/// let event = ocean::WebhookEvent::from_json("/webhook", json!({"issue": {"id": 7}}));
+/// let r = ocean::WebhookEventRawResults::upsert(event.payload.object("issue"));
+/// assert_eq!(r.updated_raw_results, [json!({"id": 7})]);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WebhookEventRawResults {
     /// Raw objects whose entities are created or updated.
-    pub updated_raw_results: Vec<Value>,
+    pub updated_raw_results: Vec<Payload>,
     /// Raw objects whose entities are deleted.
-    pub deleted_raw_results: Vec<Value>,
+    pub deleted_raw_results: Vec<Payload>,
 }
 
 impl WebhookEventRawResults {
     /// Results with objects to upsert only (values, or payloads: `upsert([event.payload.clone()])`).
-    pub fn upsert<T: Into<Value>>(items: impl IntoIterator<Item = T>) -> Self {
+    pub fn upsert<T: Into<Payload>>(items: impl IntoIterator<Item = T>) -> Self {
         Self { updated_raw_results: items.into_iter().map(Into::into).collect(), deleted_raw_results: Vec::new() }
     }
 
     /// Results with objects to delete only.
-    pub fn delete<T: Into<Value>>(items: impl IntoIterator<Item = T>) -> Self {
+    pub fn delete<T: Into<Payload>>(items: impl IntoIterator<Item = T>) -> Self {
         Self { updated_raw_results: Vec::new(), deleted_raw_results: items.into_iter().map(Into::into).collect() }
     }
 

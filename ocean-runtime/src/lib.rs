@@ -18,7 +18,7 @@
 //!     }
 //!     async fn handle_event(&self, event: &WebhookEvent, _resource: &ResourceConfig)
 //!         -> Result<WebhookEventRawResults, ProcessorError> {
-//!         Ok(WebhookEventRawResults::upsert([event.payload["issue"].clone()]))
+//!         Ok(WebhookEventRawResults::upsert(event.payload.object("issue")))
 //!     }
 //! }
 //!

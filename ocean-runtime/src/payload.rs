@@ -46,6 +46,9 @@ pub struct Payload {
     members: OnceLock<Option<Vec<Member>>>,
     /// The body's text was checked (UTF-8 without lone surrogate escapes) when it was received.
     text_checked: bool,
+    /// Members set by [`Payload::insert`] before the body was parsed whole: they replace the body's
+    /// members of the same key, or come after them, as in the parsed object.
+    extra: Vec<(String, Value)>,
 }
 
 /// A top-level member of the body: its key, where its value is, and the value once read.
@@ -180,7 +183,7 @@ fn located_at<S: AsRef<str>>(text: &[u8], path: &[S]) -> Option<Option<Value>> {
 impl Payload {
     /// A payload parsed from `body` when first read.
     pub fn lazy(body: Bytes) -> Self {
-        Self { body, parsed: OnceLock::new(), members: OnceLock::new(), text_checked: false }
+        Self { body, parsed: OnceLock::new(), members: OnceLock::new(), text_checked: false, extra: Vec::new() }
     }
 
     /// [`Payload::lazy`] of a body whose text intake checked when it received it (a queued event's).
@@ -209,6 +212,9 @@ impl Payload {
             return v.get(index);
         }
         let Some(key) = index.key() else { return self.value().get(index) };
+        if let Some((_, v)) = self.extra.iter().rfind(|(k, _)| k == key) {
+            return Some(v);
+        }
         match self.members.get_or_init(|| members(&self.body, self.text_checked)) {
             // A key given twice counts as its last occurrence, as in the parsed object.
             Some(members) => members
@@ -243,15 +249,116 @@ impl Payload {
 
     /// The value, parsed now if it was not yet.
     pub fn value(&self) -> &Value {
-        self.parsed.get_or_init(|| parse(&self.body).unwrap_or(Value::Null))
+        self.parsed.get_or_init(|| self.parse_whole())
     }
 
     /// The value, owned (parsed now if it was not yet).
     pub fn into_value(mut self) -> Value {
         match self.parsed.take() {
             Some(v) => v,
-            None => parse(&self.body).unwrap_or(Value::Null),
+            None => self.parse_whole(),
         }
+    }
+
+    /// The body parsed, with the members set by [`Payload::insert`].
+    fn parse_whole(&self) -> Value {
+        let mut v = parse(&self.body).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            for (key, value) in &self.extra {
+                m.insert(key.clone(), value.clone());
+            }
+        }
+        v
+    }
+
+    /// The member `key` when it is an object, as a payload of its own that shares this one's body: its
+    /// members are parsed when first read, as this one's are. A processor that returns it
+    /// (`upsert([issue])`) spares the members the mapping does not read from being parsed at all.
+    ///
+    /// ```
+    /// use ocean::Payload;
+    /// let p = Payload::lazy(br#"{"action": "opened", "issue": {"id": 7, "title": "Bug"}}"#.to_vec().into());
+    /// let issue = p.object("issue").unwrap();
+    /// assert_eq!(issue["title"], "Bug");
+    /// assert!(!issue.is_parsed());
+    /// assert_eq!(issue, serde_json::json!({"id": 7, "title": "Bug"}));
+    /// assert!(p.object("action").is_none(), "a string is not an object");
+    /// assert!(p.object("sender").is_none());
+    /// ```
+    pub fn object(&self, key: &str) -> Option<Payload> {
+        if self.parsed.get().is_none()
+            && self.extra.iter().all(|(k, _)| k != key)
+            && let Some(members) = self.members.get_or_init(|| members(&self.body, self.text_checked))
+        {
+            let m = members.iter().rfind(|m| m.key == key)?;
+            if m.value.get().is_none() {
+                // Members are located in text that was checked (by intake, or before locating them).
+                return (self.body.get(m.at.start) == Some(&b'{'))
+                    .then(|| Self::lazy_checked(self.body.slice(m.at.clone())));
+            }
+        }
+        self.get(key).filter(|v| v.is_object()).map(|v| Self::from(v.clone()))
+    }
+
+    /// Sets the member `key` of an object, as [`serde_json::Map::insert`] does (in place when the key
+    /// is there, else after the others), without parsing the body; `false`, and nothing set, when the
+    /// payload is not an object.
+    ///
+    /// ```
+    /// use ocean::Payload;
+    /// let mut issue = Payload::lazy(br#"{"id": 7, "title": "Bug"}"#.to_vec().into());
+    /// assert!(issue.insert("__repository", "ocean".into()));
+    /// assert_eq!(issue["__repository"], "ocean");
+    /// assert!(!issue.is_parsed());
+    /// assert_eq!(issue, serde_json::json!({"id": 7, "title": "Bug", "__repository": "ocean"}));
+    /// assert!(!Payload::lazy(b"[1]".to_vec().into()).insert("a", 1.into()));
+    /// ```
+    pub fn insert(&mut self, key: impl Into<String>, value: Value) -> bool {
+        let key = key.into();
+        if let Some(v) = self.parsed.get_mut() {
+            return match v {
+                Value::Object(m) => {
+                    m.insert(key, value);
+                    true
+                }
+                _ => false,
+            };
+        }
+        let object = if self.text_checked {
+            self.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        } else {
+            self.members.get_or_init(|| members(&self.body, false)).is_some()
+        };
+        if object {
+            self.extra.retain(|(k, _)| *k != key);
+            self.extra.push((key, value));
+        }
+        object
+    }
+
+    /// The members `keys` of an object, as an object: each parsed from its text (or copied, when read
+    /// already), the others not at all. `None` when the payload is parsed whole already, or is not an
+    /// object: the caller reads it whole.
+    pub(crate) fn members_only(&self, keys: &[String]) -> Option<Value> {
+        if self.parsed.get().is_some() {
+            return None;
+        }
+        let members = self.members.get_or_init(|| members(&self.body, self.text_checked)).as_ref()?;
+        let mut out = serde_json::Map::with_capacity(keys.len());
+        for key in keys {
+            let value = match self.extra.iter().rfind(|(k, _)| k == key) {
+                Some((_, v)) => v.clone(),
+                None => match members.iter().rfind(|m| m.key == *key) {
+                    Some(m) => match m.value.get() {
+                        Some(v) => v.clone(),
+                        None => parse(&self.body[m.at.clone()]).unwrap_or(Value::Null),
+                    },
+                    None => continue,
+                },
+            };
+            out.insert(key.clone(), value);
+        }
+        Some(Value::Object(out))
     }
 
     /// The value at a simple path (`["issue", "id"]`, jq's `.issue.id` on objects): read from the parsed
@@ -265,6 +372,9 @@ impl Payload {
             return walk(v, path);
         }
         let Some((first, rest)) = path.split_first() else { return Some(self.value().clone()) };
+        if let Some((_, v)) = self.extra.iter().rfind(|(k, _)| k == first.as_ref()) {
+            return walk(v, rest);
+        }
         // A body intake checked is located once (SIMD skipping), then read within the member.
         let members = if self.text_checked {
             self.members.get_or_init(|| members(&self.body, true)).as_ref()
@@ -288,7 +398,9 @@ impl Payload {
 
     /// Whether any part of the body is held parsed (the whole value, or members read by key).
     pub(crate) fn holds_values(&self) -> bool {
-        self.is_parsed() || self.members.get().is_some_and(|m| m.iter().flatten().any(|m| m.value.get().is_some()))
+        self.is_parsed()
+            || !self.extra.is_empty()
+            || self.members.get().is_some_and(|m| m.iter().flatten().any(|m| m.value.get().is_some()))
     }
 
     /// The same payload without its parsed values, when it has a body to parse again: what a queue keeps
@@ -297,7 +409,7 @@ impl Payload {
         if self.body.is_empty() {
             self.clone()
         } else {
-            Self { text_checked: self.text_checked, ..Self::lazy(self.body.clone()) }
+            Self { text_checked: self.text_checked, extra: self.extra.clone(), ..Self::lazy(self.body.clone()) }
         }
     }
 }
@@ -342,6 +454,7 @@ impl Clone for Payload {
             parsed: self.parsed.clone(),
             members: self.members.clone(),
             text_checked: self.text_checked,
+            extra: self.extra.clone(),
         }
     }
 }
@@ -357,7 +470,13 @@ impl std::fmt::Debug for Payload {
 
 impl From<Value> for Payload {
     fn from(v: Value) -> Self {
-        Self { body: Bytes::new(), parsed: OnceLock::from(v), members: OnceLock::new(), text_checked: false }
+        Self {
+            body: Bytes::new(),
+            parsed: OnceLock::from(v),
+            members: OnceLock::new(),
+            text_checked: false,
+            extra: Vec::new(),
+        }
     }
 }
 
@@ -441,6 +560,19 @@ mod tests {
             for key in ["a", "b", "c"] {
                 assert_eq!(p.get(key), whole.get(key), "{} .{key}", String::from_utf8_lossy(body));
                 assert_eq!(p.value_at(&[key, "b"]), whole.get(key).and_then(|v| v.get("b")).cloned());
+                let object = lazy(body).object(key).map(Payload::into_value);
+                assert_eq!(
+                    object.as_ref(),
+                    whole.get(key).filter(|v| v.is_object()),
+                    "{}",
+                    String::from_utf8_lossy(body)
+                );
+                let mut set = lazy(body);
+                let mut expected = whole.clone();
+                let is_object = expected.as_object_mut().map(|o| o.insert(key.into(), json!([key]))).is_some();
+                assert_eq!(set.insert(key, json!([key])), is_object);
+                assert_eq!(set.get(key), expected.get(key));
+                assert_eq!(set.into_value(), expected, "{} after insert {key}", String::from_utf8_lossy(body));
             }
             assert_eq!(p.get(0), whole.get(0));
             assert_eq!(p[1], whole[1]);

@@ -144,7 +144,7 @@ pub(crate) async fn process(rt: &Runtime, item: &QueuedEvent) -> Outcome {
             && ev.body.len() <= MAP_HERE_BODY
             && mapping.is_plain(done.iter().map(|(_, i, _)| *i));
         let map = move || {
-            let inputs: Vec<(usize, &[serde_json::Value], &[serde_json::Value])> = done
+            let inputs: Vec<(usize, &[crate::Payload], &[crate::Payload])> = done
                 .iter()
                 .map(|(_, i, r)| (*i, r.updated_raw_results.as_slice(), r.deleted_raw_results.as_slice()))
                 .collect();

@@ -67,8 +67,8 @@ impl ocean::WebhookProcessor for Echo {
         Ok(match (list("upsert"), list("delete")) {
             (None, None) => ocean::WebhookEventRawResults::upsert([e.payload.clone()]),
             (u, d) => ocean::WebhookEventRawResults {
-                updated_raw_results: u.unwrap_or_default(),
-                deleted_raw_results: d.unwrap_or_default(),
+                updated_raw_results: u.into_iter().flatten().map(ocean::Payload::from).collect(),
+                deleted_raw_results: d.into_iter().flatten().map(ocean::Payload::from).collect(),
             },
         })
     }

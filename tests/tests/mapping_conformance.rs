@@ -198,3 +198,60 @@ fn every_corpus_expression_matches_libjq_on_real_payloads() {
     assert!(unexplained.is_empty(), "{} expressions differ from libjq:\n{}", unexplained.len(), unexplained.join("\n"));
     assert!(stale.is_empty(), "exceptions that no longer differ (remove them): {stale:?}");
 }
+
+/// What processors return: a member of the event's body (`event.payload.object("issue")`), left unparsed
+/// until the mapping reads the members its programs name, maps as the same object parsed, with every
+/// resource of every corpus config, as an upsert and as a delete, with a member set on it as the GitHub
+/// example sets `__repository`, and the whole body too.
+#[test]
+fn objects_left_unparsed_map_as_parsed_ones() {
+    let mut compared = 0;
+    let mut unparsed_after = 0;
+    let mut bodies_cache: BTreeMap<(&str, usize), Vec<Vec<u8>>> = BTreeMap::new();
+    for f in configs() {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let m = Mapping::parse(&name, &std::fs::read_to_string(&f).unwrap(), false).unwrap();
+        let kinds: BTreeSet<String> = m.config().resources.iter().map(|r| r.kind.clone()).collect();
+        for (folder, limit) in folders_for(&name) {
+            let bodies = bodies_cache.entry((folder, limit)).or_insert_with(|| {
+                let mut files = Vec::new();
+                collect(&corpus().join("payloads").join(folder), &mut files);
+                files.sort();
+                let step = (files.len() / (limit / 4).max(1)).max(1);
+                files.iter().step_by(step).map(|f| std::fs::read(f).unwrap()).collect()
+            });
+            for body in bodies.iter() {
+                let payload = ocean::Payload::lazy(body.clone().into());
+                let Ok(Value::Object(whole)) = serde_json::from_slice::<Value>(body) else { continue };
+                let mut pairs: Vec<(ocean::Payload, Value)> = vec![(payload.clone(), Value::Object(whole.clone()))];
+                for (key, member) in whole.iter().filter(|(_, v)| v.is_object()) {
+                    let lazy = payload.object(key).expect("an object member is given as a payload");
+                    pairs.push((lazy.clone(), member.clone()));
+                    let (mut lazy, mut member) = (lazy, member.clone());
+                    assert!(lazy.insert("__repository", "ocean".into()));
+                    member["__repository"] = "ocean".into();
+                    pairs.push((lazy, member));
+                }
+                for (lazy, value) in &pairs {
+                    for kind in &kinds {
+                        assert_eq!(
+                            m.map_items(kind, std::slice::from_ref(lazy), &[]),
+                            m.map_items(kind, std::slice::from_ref(value), &[]),
+                            "{name}, kind {kind}, upserting {value}"
+                        );
+                        assert_eq!(
+                            m.map_items(kind, &[], std::slice::from_ref(lazy)),
+                            m.map_items(kind, &[], std::slice::from_ref(value)),
+                            "{name}, kind {kind}, deleting {value}"
+                        );
+                        compared += 2;
+                    }
+                    unparsed_after += usize::from(!lazy.is_parsed());
+                }
+            }
+        }
+    }
+    eprintln!("{compared} mappings compared; {unparsed_after} objects still unparsed after every kind mapped them");
+    assert!(compared > 20_000, "too few comparisons: {compared}");
+    assert!(unparsed_after > 1_000, "objects are parsed whole: {unparsed_after} left unparsed");
+}

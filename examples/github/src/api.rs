@@ -2,7 +2,7 @@
 //! resync, and registering the webhook. Every call waits for the integration's rate budget, where live
 //! events go first.
 
-use ocean::{Context, ProcessorError, RateBudget};
+use ocean::{Context, Payload, ProcessorError, RateBudget};
 use serde_json::{Value, json};
 
 /// A GitHub API client, present when a token is configured.
@@ -94,7 +94,7 @@ impl GithubApi {
 }
 
 /// The API path of a resource from its `url` field (`https://api.github.com/repos/o/r/issues/1`).
-pub(crate) fn api_path(resource: &Value) -> Option<String> {
+pub(crate) fn api_path(resource: &Payload) -> Option<String> {
     let url = resource["url"].as_str()?;
     let rest = url.split_once("://")?.1;
     rest.find('/').map(|i| rest[i..].to_owned())

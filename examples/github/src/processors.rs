@@ -13,19 +13,19 @@ fn action(event: &WebhookEvent) -> &str {
     event.payload["action"].as_str().unwrap_or_default()
 }
 
-/// The object `field` of the payload, when the event has one, owned: parsed from the body straight
-/// into the value returned, which costs less than reading it by key and cloning it. Processors decide
+/// The object `field` of the payload, when the event has one: a part of the body that stays unparsed
+/// until the mapping reads it, which then parses only the members its programs read. Processors decide
 /// from the `X-GitHub-Event` header alone, so that intake never parses a body; a payload without the
 /// object is ignored here, on a worker.
-fn object(event: &WebhookEvent, field: &str) -> Option<Value> {
-    event.payload.value_at(&[field]).filter(Value::is_object)
+fn object(event: &WebhookEvent, field: &str) -> Option<Payload> {
+    event.payload.object(field)
 }
 
 /// Adds `__repository` (the repository name), which the mapping relates entities to. The name is read
 /// from the body, without parsing the repository.
-fn with_repository(mut item: Value, payload: &Payload) -> Value {
-    if let (Value::Object(m), Some(name @ Value::String(_))) = (&mut item, payload.value_at(&["repository", "name"])) {
-        m.insert("__repository".into(), name);
+fn with_repository(mut item: Payload, payload: &Payload) -> Payload {
+    if let Some(name @ Value::String(_)) = payload.value_at(&["repository", "name"]) {
+        item.insert("__repository", name);
     }
     item
 }
@@ -34,12 +34,12 @@ fn with_repository(mut item: Value, payload: &Payload) -> Value {
 /// as the payload's copy was), or the payload's copy itself. Gone from GitHub, it is deleted.
 async fn current(
     api: &Option<GithubApi>,
-    item: Value,
-    tag: impl FnOnce(Value) -> Value,
+    item: Payload,
+    tag: impl FnOnce(Payload) -> Payload,
 ) -> Result<WebhookEventRawResults, ProcessorError> {
     match (api, api_path(&item)) {
         (Some(api), Some(path)) => match api.get(&path).await? {
-            Some(fresh) => Ok(WebhookEventRawResults::upsert([tag(fresh)])),
+            Some(fresh) => Ok(WebhookEventRawResults::upsert([tag(fresh.into())])),
             None => Ok(WebhookEventRawResults::delete([item])),
         },
         _ => Ok(WebhookEventRawResults::upsert([item])),

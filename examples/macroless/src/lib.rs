@@ -24,9 +24,9 @@ pub struct GithubResource {
 }
 
 /// Adds `__repository`, read from the body without parsing the repository.
-fn with_repository(mut item: Value, payload: &Payload) -> Value {
-    if let (Value::Object(m), Some(name @ Value::String(_))) = (&mut item, payload.value_at(&["repository", "name"])) {
-        m.insert("__repository".into(), name);
+fn with_repository(mut item: Payload, payload: &Payload) -> Payload {
+    if let Some(name @ Value::String(_)) = payload.value_at(&["repository", "name"]) {
+        item.insert("__repository", name);
     }
     item
 }
@@ -46,7 +46,8 @@ impl WebhookProcessor for GithubResource {
         event: &WebhookEvent,
         resource: &ResourceConfig,
     ) -> Result<WebhookEventRawResults, ProcessorError> {
-        let item = with_repository(event.payload[self.field].clone(), &event.payload);
+        let Some(item) = event.payload.object(self.field) else { return Ok(WebhookEventRawResults::empty()) };
+        let item = with_repository(item, &event.payload);
         let action = event.payload["action"].as_str().unwrap_or_default();
         let closed_unwanted = self.kind == "pull-request"
             && action == "closed"

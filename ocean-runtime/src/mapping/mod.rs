@@ -28,6 +28,7 @@ pub use model::{
 };
 
 use crate::error::{Error, Result};
+use crate::payload::Payload;
 
 enum Template {
     Jq(Program),
@@ -49,6 +50,39 @@ struct Compiled {
     /// The only top-level keys of an item that its programs other than simple paths read (`None`: the
     /// whole item): the members converted into jq values. Simple paths read the item's JSON.
     reads: Option<Vec<String>>,
+    /// The only top-level keys of an item that any of its programs reads, simple paths included (`None`:
+    /// the whole item): the members of a payload parsed to map it.
+    input_keys: Option<Vec<String>>,
+}
+
+/// What a mapping maps: a [`serde_json::Value`], or a [`Payload`] (what processors return), whose
+/// members are parsed only when a program of the resource reads them: a resource whose programs read
+/// `.title`, `.user.login` and `.labels` parses those three members of an issue, and nothing else of it.
+pub trait RawItem: sealed::Sealed {
+    /// The item as programs that read only the top-level `keys` (every key when `None`) see it.
+    #[doc(hidden)]
+    fn json(&self, keys: Option<&[String]>) -> std::borrow::Cow<'_, Value>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for serde_json::Value {}
+    impl Sealed for crate::payload::Payload {}
+}
+
+impl RawItem for Value {
+    fn json(&self, _: Option<&[String]>) -> std::borrow::Cow<'_, Value> {
+        std::borrow::Cow::Borrowed(self)
+    }
+}
+
+impl RawItem for Payload {
+    fn json(&self, keys: Option<&[String]>) -> std::borrow::Cow<'_, Value> {
+        match keys.and_then(|k| self.members_only(k)) {
+            Some(members) => std::borrow::Cow::Owned(members),
+            None => std::borrow::Cow::Borrowed(self.value()),
+        }
+    }
 }
 
 /// An item as a resource's programs read it: its JSON, which simple paths walk, and the members the
@@ -185,6 +219,16 @@ impl Mapping {
             let reads = program_reads(&selector, &mut keys)
                 .and_then(|()| template_reads(&whole, &mut keys))
                 .map(|()| keys.into_iter().collect());
+            // `itemsToParse` reads the item whole.
+            let mut keys = BTreeSet::new();
+            let input_keys = match &items {
+                Some(_) => None,
+                None => selector
+                    .reads()
+                    .map(|r| keys.extend(r.iter().cloned()))
+                    .and_then(|()| template_input_keys(&whole, &mut keys))
+                    .map(|()| keys.into_iter().collect()),
+            };
             let plain = selector.is_plain()
                 && items.as_ref().is_none_or(Program::is_plain)
                 && template_plain(&identifier)
@@ -200,6 +244,7 @@ impl Mapping {
                 items_name: r.port.items_to_parse_name.clone().unwrap_or_else(|| "item".into()),
                 top_level_transform: r.port.items_to_parse_top_level_transform.unwrap_or(true),
                 reads,
+                input_keys,
             });
         }
         Self { config, compiled, limits: Limits::default(), broken: errors }
@@ -245,16 +290,15 @@ impl Mapping {
     }
 
     /// Maps raw items of every resource of `kind` (what `register_raw` and `ocean map` do).
-    pub fn map_items(&self, kind: &str, updated: &[Value], deleted: &[Value]) -> Changes {
-        let results: Vec<(usize, &[Value], &[Value])> =
-            self.resources_of(kind).map(|(i, _)| (i, updated, deleted)).collect();
+    pub fn map_items<T: RawItem>(&self, kind: &str, updated: &[T], deleted: &[T]) -> Changes {
+        let results: Vec<(usize, &[T], &[T])> = self.resources_of(kind).map(|(i, _)| (i, updated, deleted)).collect();
         self.map_results(&results)
     }
 
     /// Maps the results of one event, `(resource index, updated, deleted)` per successful call, into the
     /// upsert and delete sets as the reference computes them, plus deletes of deleted items that fail the
     /// selector when their identifier can be computed.
-    pub fn map_results(&self, results: &[(usize, &[Value], &[Value])]) -> Changes {
+    pub fn map_results<T: RawItem>(&self, results: &[(usize, &[T], &[T])]) -> Changes {
         self.map_results_within(results, self.limits)
     }
 
@@ -266,11 +310,11 @@ impl Mapping {
 
     /// [`Mapping::map_results`] within the default stack room (what any thread can spare) and this
     /// mapping's time per leaf: for resources whose programs are plain, on the thread that asks.
-    pub(crate) fn map_results_here(&self, results: &[(usize, &[Value], &[Value])]) -> Changes {
+    pub(crate) fn map_results_here<T: RawItem>(&self, results: &[(usize, &[T], &[T])]) -> Changes {
         self.map_results_within(results, Limits { stack: Limits::default().stack, ..self.limits })
     }
 
-    fn map_results_within(&self, results: &[(usize, &[Value], &[Value])], limits: Limits) -> Changes {
+    fn map_results_within<T: RawItem>(&self, results: &[(usize, &[T], &[T])], limits: Limits) -> Changes {
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
         let mut failures = Vec::new();
@@ -321,20 +365,21 @@ impl Mapping {
         }
     }
 
-    fn expand<'a>(
+    fn expand<'a, T: RawItem>(
         &self,
         c: &Compiled,
-        items: &'a [Value],
+        items: &'a [T],
         limits: Limits,
         fail: &mut impl FnMut(&'static str, String),
     ) -> Vec<Item<'a>> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let Some(p) = &c.items_to_parse else {
-                out.push(Item::new(std::borrow::Cow::Borrowed(item), c.reads.as_deref()));
+                out.push(Item::new(item.json(c.input_keys.as_deref()), c.reads.as_deref()));
                 continue;
             };
-            let v = jq::to_val(item);
+            let item = item.json(None);
+            let v = jq::to_val(&item);
             let elements = match p.first_val(v, limits) {
                 Ok(Some(arr)) => match jq::from_val(&arr) {
                     Ok(Value::Array(a)) => a,
@@ -354,7 +399,7 @@ impl Mapping {
                     continue;
                 }
             };
-            let mut base = item.clone();
+            let mut base = item.into_owned();
             if c.top_level_transform
                 && let Some(path) = p.simple_path()
             {
@@ -529,6 +574,17 @@ fn program_reads(p: &Program, keys: &mut BTreeSet<String>) -> Option<()> {
         keys.extend(p.reads()?.iter().cloned());
     }
     Some(())
+}
+
+/// The top-level keys of its input every program of `t` reads, added to `keys`; `None` when one may read
+/// the whole input.
+fn template_input_keys(t: &Template, keys: &mut BTreeSet<String>) -> Option<()> {
+    match t {
+        Template::Literal(_) => Some(()),
+        Template::Jq(p) => p.reads().map(|r| keys.extend(r.iter().cloned())),
+        Template::Object(fields) => fields.iter().try_for_each(|(_, t)| template_input_keys(t, keys)),
+        Template::Array(items) => items.iter().try_for_each(|t| template_input_keys(t, keys)),
+    }
 }
 
 /// Compiles a mapping template; in search queries `combinator`, `property` and `operator` are literal.
