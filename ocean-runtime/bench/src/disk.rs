@@ -27,14 +27,22 @@ pub(crate) fn sync_probe(dir: &Path, d: Duration) -> Result<Value, String> {
     result
 }
 
-fn probe(path: &Path, d: Duration) -> Result<Value, String> {
+/// A file of `bytes` zeros at `path`, synced: written over, a sync of it flushes data alone, as the
+/// queue's recycled segments do.
+pub(crate) fn preallocated(path: &Path, bytes: u64) -> Result<std::fs::File, String> {
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
     let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).map_err(err)?;
     let zeros = vec![0u8; 1024 * 1024];
-    for i in 0..FILE / zeros.len() as u64 {
+    for i in 0..bytes.div_ceil(zeros.len() as u64) {
         f.write_all_at(&zeros, i * zeros.len() as u64).map_err(err)?;
     }
     f.sync_all().map_err(err)?;
+    Ok(f)
+}
+
+fn probe(path: &Path, d: Duration) -> Result<Value, String> {
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let f = preallocated(path, FILE)?;
     let chunk = vec![b'x'; CHUNK];
     let (started, mut at, mut ms) = (Instant::now(), 0u64, Vec::new());
     while started.elapsed() < d {

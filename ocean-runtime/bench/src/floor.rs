@@ -10,7 +10,7 @@
 //! Without a log directory it verifies and checks only, and answers 202 at once: what is left of the
 //! machine once the two checks that no intake may skip are done, before anything is made durable.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -49,7 +49,7 @@ pub(crate) fn floor_handler(log_dir: Option<&Path>) -> Result<(String, ServerHan
     let log = match log_dir {
         Some(dir) => {
             let path = dir.join(format!("ocean-bench-floor-{}-{}", std::process::id(), crate::example::free_port()));
-            let file = preallocated(&path)?;
+            let file = crate::disk::preallocated(&path, LOG_BYTES)?;
             let (tx, rx) = mpsc::channel::<Pending>();
             std::thread::Builder::new()
                 .name("floor-log".into())
@@ -68,17 +68,6 @@ pub(crate) fn floor_handler(log_dir: Option<&Path>) -> Result<(String, ServerHan
     let handle = server.handle();
     tokio::spawn(server);
     Ok((format!("http://{addr}/"), handle))
-}
-
-fn preallocated(path: &Path) -> Result<File, String> {
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
-    let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).map_err(err)?;
-    let zeros = vec![0u8; 1024 * 1024];
-    for i in 0..LOG_BYTES / zeros.len() as u64 {
-        f.write_all_at(&zeros, i * zeros.len() as u64).map_err(err)?;
-    }
-    f.sync_all().map_err(err)?;
-    Ok(f)
 }
 
 async fn receive(req: HttpRequest, body: Bytes, floor: web::Data<Floor>) -> HttpResponse {
