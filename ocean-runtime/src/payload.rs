@@ -99,6 +99,39 @@ impl<T: PayloadIndex + ?Sized> PayloadIndex for &T {
     }
 }
 
+/// A top-level member as a payload holds it.
+pub(crate) enum Held<'a> {
+    /// Parsed already, or set by [`Payload::insert`].
+    Parsed(&'a Value),
+    /// Its text, checked.
+    Text(&'a [u8]),
+}
+
+/// The top-level members of a payload that is not parsed whole.
+pub(crate) struct HeldMembers<'a> {
+    payload: &'a Payload,
+    members: &'a [Member],
+}
+
+impl<'a> HeldMembers<'a> {
+    /// The member `key` (its last occurrence), as held.
+    pub(crate) fn get(&self, key: &str) -> Option<Held<'a>> {
+        if let Some((_, v)) = self.payload.extra.iter().rfind(|(k, _)| k == key) {
+            return Some(Held::Parsed(v));
+        }
+        let m = self.members.iter().rfind(|m| m.key == key)?;
+        Some(match m.value.get() {
+            Some(v) => Held::Parsed(v),
+            None => Held::Text(&self.payload.body[m.at.clone()]),
+        })
+    }
+}
+
+/// `text` parsed as one JSON value; `None` when it is not one.
+pub(crate) fn parse_text(text: &[u8]) -> Option<Value> {
+    parse(text)
+}
+
 /// `text` parsed as one JSON value; `None` when it is not one. Valid UTF-8 is parsed as `&str`, which
 /// spares serde_json checking the UTF-8 of every string again.
 fn parse(text: &[u8]) -> Option<Value> {
@@ -336,29 +369,14 @@ impl Payload {
         object
     }
 
-    /// The members `keys` of an object, as an object: each parsed from its text (or copied, when read
-    /// already), the others not at all. `None` when the payload is parsed whole already, or is not an
-    /// object: the caller reads it whole.
-    pub(crate) fn members_only(&self, keys: &[String]) -> Option<Value> {
+    /// The top-level members as held, without parsing any: `None` when the payload is parsed whole
+    /// already, or is not an object.
+    pub(crate) fn held(&self) -> Option<HeldMembers<'_>> {
         if self.parsed.get().is_some() {
             return None;
         }
         let members = self.members.get_or_init(|| members(&self.body, self.text_checked)).as_ref()?;
-        let mut out = serde_json::Map::with_capacity(keys.len());
-        for key in keys {
-            let value = match self.extra.iter().rfind(|(k, _)| k == key) {
-                Some((_, v)) => v.clone(),
-                None => match members.iter().rfind(|m| m.key == *key) {
-                    Some(m) => match m.value.get() {
-                        Some(v) => v.clone(),
-                        None => parse(&self.body[m.at.clone()]).unwrap_or(Value::Null),
-                    },
-                    None => continue,
-                },
-            };
-            out.insert(key.clone(), value);
-        }
-        Some(Value::Object(out))
+        Some(HeldMembers { payload: self, members })
     }
 
     /// The value at a simple path (`["issue", "id"]`, jq's `.issue.id` on objects): read from the parsed

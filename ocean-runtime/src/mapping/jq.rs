@@ -257,6 +257,11 @@ impl Program {
         Ok(filter)
     }
 
+    /// The program's native form (a simple path or a shape of `native.rs`), when it has one.
+    pub(crate) fn native(&self) -> Option<&Native> {
+        self.native.as_ref()
+    }
+
     /// The path, when the program is only one (`.a.b`): `["a", "b"]`.
     pub(crate) fn simple_path(&self) -> Option<&[String]> {
         match &self.native {

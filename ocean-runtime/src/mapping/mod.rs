@@ -14,6 +14,7 @@ mod reads;
 mod regex;
 mod rewrite;
 mod setpath;
+mod shape;
 mod sugar;
 
 use std::collections::{BTreeSet, HashSet};
@@ -50,18 +51,18 @@ struct Compiled {
     /// The only top-level keys of an item that its programs other than simple paths read (`None`: the
     /// whole item): the members converted into jq values. Simple paths read the item's JSON.
     reads: Option<Vec<String>>,
-    /// The only top-level keys of an item that any of its programs reads, simple paths included (`None`:
-    /// the whole item): the members of a payload parsed to map it.
-    input_keys: Option<Vec<String>>,
+    /// What its programs read of an item (`None`: the whole item): what is parsed of a payload to map it.
+    shape: Option<shape::Shape>,
 }
 
 /// What a mapping maps: a [`serde_json::Value`], or a [`Payload`] (what processors return), whose
-/// members are parsed only when a program of the resource reads them: a resource whose programs read
-/// `.title`, `.user.login` and `.labels` parses those three members of an issue, and nothing else of it.
+/// members are parsed only as far as the programs of the resource read them: a resource whose programs
+/// read `.title`, `.user.login` and `[.labels[].name]` parses the title, the `login` of the user and the
+/// `name` of each label of an issue, and nothing else of it (see `shape.rs`).
 pub trait RawItem: sealed::Sealed {
-    /// The item as programs that read only the top-level `keys` (every key when `None`) see it.
+    /// The item as programs that read only `shape` of it (all of it when `None`) see it.
     #[doc(hidden)]
-    fn json(&self, keys: Option<&[String]>) -> std::borrow::Cow<'_, Value>;
+    fn json(&self, shape: Option<&shape::Shape>) -> std::borrow::Cow<'_, Value>;
 }
 
 mod sealed {
@@ -71,14 +72,14 @@ mod sealed {
 }
 
 impl RawItem for Value {
-    fn json(&self, _: Option<&[String]>) -> std::borrow::Cow<'_, Value> {
+    fn json(&self, _: Option<&shape::Shape>) -> std::borrow::Cow<'_, Value> {
         std::borrow::Cow::Borrowed(self)
     }
 }
 
 impl RawItem for Payload {
-    fn json(&self, keys: Option<&[String]>) -> std::borrow::Cow<'_, Value> {
-        match keys.and_then(|k| self.members_only(k)) {
+    fn json(&self, shape: Option<&shape::Shape>) -> std::borrow::Cow<'_, Value> {
+        match shape.and_then(|s| s.of_payload(self)) {
             Some(members) => std::borrow::Cow::Owned(members),
             None => std::borrow::Cow::Borrowed(self.value()),
         }
@@ -220,14 +221,10 @@ impl Mapping {
                 .and_then(|()| template_reads(&whole, &mut keys))
                 .map(|()| keys.into_iter().collect());
             // `itemsToParse` reads the item whole.
-            let mut keys = BTreeSet::new();
-            let input_keys = match &items {
+            let mut read = shape::Shape::default();
+            let shape = match &items {
                 Some(_) => None,
-                None => selector
-                    .reads()
-                    .map(|r| keys.extend(r.iter().cloned()))
-                    .and_then(|()| template_input_keys(&whole, &mut keys))
-                    .map(|()| keys.into_iter().collect()),
+                None => read.add_program(&selector).and_then(|()| template_shape(&whole, &mut read)).map(|()| read),
             };
             let plain = selector.is_plain()
                 && items.as_ref().is_none_or(Program::is_plain)
@@ -244,7 +241,7 @@ impl Mapping {
                 items_name: r.port.items_to_parse_name.clone().unwrap_or_else(|| "item".into()),
                 top_level_transform: r.port.items_to_parse_top_level_transform.unwrap_or(true),
                 reads,
-                input_keys,
+                shape,
             });
         }
         Self { config, compiled, limits: Limits::default(), broken: errors }
@@ -375,7 +372,7 @@ impl Mapping {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let Some(p) = &c.items_to_parse else {
-                out.push(Item::new(item.json(c.input_keys.as_deref()), c.reads.as_deref()));
+                out.push(Item::new(item.json(c.shape.as_ref()), c.reads.as_deref()));
                 continue;
             };
             let item = item.json(None);
@@ -576,14 +573,13 @@ fn program_reads(p: &Program, keys: &mut BTreeSet<String>) -> Option<()> {
     Some(())
 }
 
-/// The top-level keys of its input every program of `t` reads, added to `keys`; `None` when one may read
-/// the whole input.
-fn template_input_keys(t: &Template, keys: &mut BTreeSet<String>) -> Option<()> {
+/// What every program of `t` reads of its input, added to `shape`; `None` when one may read the whole input.
+fn template_shape(t: &Template, shape: &mut shape::Shape) -> Option<()> {
     match t {
         Template::Literal(_) => Some(()),
-        Template::Jq(p) => p.reads().map(|r| keys.extend(r.iter().cloned())),
-        Template::Object(fields) => fields.iter().try_for_each(|(_, t)| template_input_keys(t, keys)),
-        Template::Array(items) => items.iter().try_for_each(|t| template_input_keys(t, keys)),
+        Template::Jq(p) => shape.add_program(p),
+        Template::Object(fields) => fields.iter().try_for_each(|(_, t)| template_shape(t, shape)),
+        Template::Array(items) => items.iter().try_for_each(|t| template_shape(t, shape)),
     }
 }
 
