@@ -116,7 +116,7 @@ pub(crate) struct HeldMembers<'a> {
 impl<'a> HeldMembers<'a> {
     /// The member `key` (its last occurrence), as held.
     pub(crate) fn get(&self, key: &str) -> Option<Held<'a>> {
-        if let Some((_, v)) = self.payload.extra.iter().rfind(|(k, _)| k == key) {
+        if let Some(v) = self.payload.inserted(key) {
             return Some(Held::Parsed(v));
         }
         let m = self.members.iter().rfind(|m| m.key == key)?;
@@ -127,14 +127,9 @@ impl<'a> HeldMembers<'a> {
     }
 }
 
-/// `text` parsed as one JSON value; `None` when it is not one.
-pub(crate) fn parse_text(text: &[u8]) -> Option<Value> {
-    parse(text)
-}
-
 /// `text` parsed as one JSON value; `None` when it is not one. Valid UTF-8 is parsed as `&str`, which
 /// spares serde_json checking the UTF-8 of every string again.
-fn parse(text: &[u8]) -> Option<Value> {
+pub(crate) fn parse(text: &[u8]) -> Option<Value> {
     match simdutf8::basic::from_utf8(text) {
         Ok(s) => serde_json::from_str(s).ok(),
         Err(_) => None,
@@ -245,7 +240,7 @@ impl Payload {
             return v.get(index);
         }
         let Some(key) = index.key() else { return self.value().get(index) };
-        if let Some((_, v)) = self.extra.iter().rfind(|(k, _)| k == key) {
+        if let Some(v) = self.inserted(key) {
             return Some(v);
         }
         match self.members.get_or_init(|| members(&self.body, self.text_checked)) {
@@ -293,6 +288,11 @@ impl Payload {
         }
     }
 
+    /// The member `key` set by [`Payload::insert`] (before the body was parsed whole), if any.
+    fn inserted(&self, key: &str) -> Option<&Value> {
+        self.extra.iter().rfind(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
     /// The body parsed, with the members set by [`Payload::insert`].
     fn parse_whole(&self) -> Value {
         let mut v = parse(&self.body).unwrap_or(Value::Null);
@@ -320,7 +320,7 @@ impl Payload {
     /// ```
     pub fn object(&self, key: &str) -> Option<Payload> {
         if self.parsed.get().is_none()
-            && self.extra.iter().all(|(k, _)| k != key)
+            && self.inserted(key).is_none()
             && let Some(members) = self.members.get_or_init(|| members(&self.body, self.text_checked))
         {
             let m = members.iter().rfind(|m| m.key == key)?;
@@ -390,7 +390,7 @@ impl Payload {
             return walk(v, path);
         }
         let Some((first, rest)) = path.split_first() else { return Some(self.value().clone()) };
-        if let Some((_, v)) = self.extra.iter().rfind(|(k, _)| k == first.as_ref()) {
+        if let Some(v) = self.inserted(first.as_ref()) {
             return walk(v, rest);
         }
         // A body intake checked is located once (SIMD skipping), then read within the member.

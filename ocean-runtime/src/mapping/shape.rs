@@ -9,17 +9,16 @@
 //! is not an object (or, for elements, not an array or an object) where the shape goes on is kept whole,
 //! and a key given twice counts as its last occurrence, as in a parsed object.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use super::jq::Program;
 use super::native::{Native, Term};
 use crate::payload::{Held, Payload};
 
-/// For each top-level key read, what is read of its member.
+/// For each top-level key read, what is read of its member; sorted by key, so that a member's key is
+/// looked up without building anything.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Shape(BTreeMap<String, Need>);
+pub struct Shape(Vec<(String, Need)>);
 
 /// What is read of a value.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,26 +48,29 @@ impl Need {
 
     /// `leaf`, at the end of `path`.
     fn at(path: &[String], leaf: Need) -> Need {
-        path.iter().rev().fold(leaf, |need, key| Need::Fields(Shape(BTreeMap::from([(key.clone(), need)]))))
+        path.iter().rev().fold(leaf, |need, key| Need::Fields(Shape(vec![(key.clone(), need)])))
     }
 }
 
 impl Shape {
     fn merge(&mut self, other: Shape) {
         for (key, need) in other.0 {
-            match self.0.get_mut(&key) {
-                Some(mine) => mine.merge(need),
-                None => {
-                    self.0.insert(key, need);
-                }
+            match self.find(&key) {
+                Ok(i) => self.0[i].1.merge(need),
+                Err(i) => self.0.insert(i, (key, need)),
             }
         }
+    }
+
+    /// Where `key` is, or would be inserted.
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
     }
 
     /// Adds what `path` reads, `leaf` at its end; `None` for an empty path (the whole item).
     fn add_path(&mut self, path: &[String], leaf: Need) -> Option<()> {
         let (first, rest) = path.split_first()?;
-        self.merge(Shape(BTreeMap::from([(first.clone(), Need::at(rest, leaf))])));
+        self.merge(Shape(vec![(first.clone(), Need::at(rest, leaf))]));
         Some(())
     }
 
@@ -127,7 +129,7 @@ fn partial(text: &[u8], need: &Need) -> Value {
 }
 
 fn whole(text: &[u8]) -> Value {
-    crate::payload::parse_text(text).unwrap_or(Value::Null)
+    crate::payload::parse(text).unwrap_or(Value::Null)
 }
 
 /// The members of the object `text` that `shape` reads; another value whole.
@@ -156,19 +158,18 @@ fn elements(text: &[u8], shape: &Shape) -> Value {
 
 /// The members of the object `text` that `shape` reads; `None` when the text is not as checked.
 fn fields(text: &[u8], shape: &Shape) -> Option<Value> {
-    let keys: Vec<&String> = shape.0.keys().collect();
-    let mut found: Vec<Option<&[u8]>> = vec![None; keys.len()];
+    let mut found: Vec<Option<&[u8]>> = vec![None; shape.0.len()];
     for entry in sonic_rs::to_object_iter(text) {
         let (key, raw) = entry.ok()?;
         // A key given twice counts as its last occurrence.
-        if let Ok(i) = keys.binary_search_by(|k| k.as_str().cmp(key.as_ref())) {
+        if let Ok(i) = shape.find(&key) {
             // The member's bytes, as a part of `text` (they outlive the iterator's item).
             let bytes = raw.as_raw_str().as_bytes();
             let start = (bytes.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
             found[i] = Some(text.get(start..start + bytes.len())?);
         }
     }
-    let mut out = Map::with_capacity(keys.len());
+    let mut out = Map::with_capacity(shape.0.len());
     for ((key, need), text) in shape.0.iter().zip(found) {
         if let Some(text) = text {
             out.insert(key.clone(), partial(text, need));
@@ -183,6 +184,12 @@ mod tests {
 
     use super::*;
     use crate::mapping::Mapping;
+
+    impl Shape {
+        fn get(&self, key: &str) -> Option<&Need> {
+            self.find(key).ok().map(|i| &self.0[i].1)
+        }
+    }
 
     /// Mappings of every shape read in part, on items whose parts are odd: several elements, elements
     /// that are not objects, an object iterated, keys given twice, escapes, members missing, values that
@@ -210,10 +217,10 @@ resources:
 "#;
         let m = Mapping::parse("shapes.yml", yaml, false).unwrap();
         let c = &m.compiled[0];
-        assert!(matches!(c.shape.as_ref().and_then(|s| s.0.get("assignees")), Some(Need::Elements(_))));
-        assert!(matches!(c.shape.as_ref().and_then(|s| s.0.get("title")), Some(Need::Fields(_))));
-        assert_eq!(c.shape.as_ref().and_then(|s| s.0.get("owner")), Some(&Need::Whole), "read whole by one program");
-        assert_eq!(c.shape.as_ref().and_then(|s| s.0.get("tags")), Some(&Need::Whole));
+        assert!(matches!(c.shape.as_ref().and_then(|s| s.get("assignees")), Some(Need::Elements(_))));
+        assert!(matches!(c.shape.as_ref().and_then(|s| s.get("title")), Some(Need::Fields(_))));
+        assert_eq!(c.shape.as_ref().and_then(|s| s.get("owner")), Some(&Need::Whole), "read whole by one program");
+        assert_eq!(c.shape.as_ref().and_then(|s| s.get("tags")), Some(&Need::Whole));
         let items = [
             r#"{"id": 1, "owner": {"login": "a", "x": 1}, "title": {"text": "t", "other": [1, 2]},
                 "labels": [{"name": "x", "color": 1}, {"name": "y"}, {"color": 2}, "plain", null], "tags": [1, {"a": 2}],
